@@ -1,0 +1,95 @@
+"""Account operations shared by the web pages and the `fieldapp users` commands."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+
+from flask_babel import lazy_gettext
+from sqlite_utils import Database
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from fieldapp.domain import accounts as rules
+from fieldapp.domain.roles import CENTRAL
+from fieldapp.storage import users
+
+MESSAGES = {
+    "invalid_username": lazy_gettext(
+        "Usernames have 2 to 40 characters: lowercase letters, digits, dots, dashes, underscores."
+    ),
+    "invalid_role": lazy_gettext("Choose a role from the list."),
+    "invalid_post": lazy_gettext(
+        "Enter the post code in capitals, for example POST-1 (central staff may leave it empty)."
+    ),
+    "password_too_short": lazy_gettext("The password must have at least %(min)s characters."),
+    "password_too_long": lazy_gettext("The password must have at most %(max)s characters."),
+    "username_taken": lazy_gettext("That username is already taken."),
+}
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a password nobody has, checked for unknown usernames so timing reveals nothing."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+class AccountError(ValueError):
+    def __init__(self, code: str, field: str):
+        super().__init__(code)
+        self.code, self.field = code, field
+
+    def message(self) -> str:
+        text = MESSAGES[self.code]
+        return str(text) % {"min": rules.PASSWORD_MIN, "max": rules.PASSWORD_MAX}
+
+
+def _raise_first(checks: list[tuple[str | None, str]]) -> None:
+    for code, field in checks:
+        if code:
+            raise AccountError(code, field)
+
+
+def create(db: Database, *, username: str, password: str, role: str, post: str | None,
+           full_name: str = "") -> int:
+    """Create an account after checking the rules: raises AccountError."""
+    username = username.strip().lower()
+    post = (post or "").strip().upper() or None
+    _raise_first([
+        (rules.check_username(username), "username"), (rules.check_role(role), "role"),
+        (rules.check_post(role, post), "post"), (rules.check_password(password), "password"),
+    ])
+    try:
+        return users.create(
+            db, username=username, password_hash=generate_password_hash(password), role=role,
+            post=None if role == CENTRAL and not post else post, full_name=full_name.strip(),
+        )
+    except users.UsernameTaken as e:
+        raise AccountError("username_taken", "username") from e
+
+
+def set_password(db: Database, user_id: int, password: str) -> None:
+    _raise_first([(rules.check_password(password), "password")])
+    users.update(db, user_id, password_hash=generate_password_hash(password))
+
+
+def update(db: Database, user_id: int, *, role: str, post: str | None, full_name: str,
+           active: bool) -> None:
+    post = (post or "").strip().upper() or None
+    _raise_first([(rules.check_role(role), "role"), (rules.check_post(role, post), "post")])
+    users.update(db, user_id, role=role, post=post, full_name=full_name.strip(), active=int(active))
+
+
+def authenticate(db: Database, username: str, password: str) -> dict | None:
+    """The active account with this username and password, or None."""
+    user = users.by_username(db, username.strip().lower())
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(user["password_hash"], password) or not user["active"]:
+        return None
+    return user
+
+
+def generate_password() -> str:
+    """A random password an admin can read out: `len(generate_password()) == 16`."""
+    return secrets.token_urlsafe(12)

@@ -1,0 +1,206 @@
+"""The `fieldapp` command: init, serve, users, translations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from fieldapp import accounts, config
+from fieldapp.domain.roles import ADMIN, ROLES
+from fieldapp.i18n import cli_gettext as _
+from fieldapp.storage import db as storage_db
+from fieldapp.storage import migrations, users
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _app(ctx: click.Context):
+    from fieldapp import create_app
+
+    path = config.instance_path(ctx.obj["instance"])
+    if not (path / config.CONFIG_FILE).exists():
+        raise click.ClickException(
+            _("No instance at %(path)s. Run `fieldapp init` first.", path=str(path)))
+    return create_app(instance=path)
+
+
+def _open_db(ctx: click.Context):
+    app = _app(ctx)
+    db = storage_db.connect(app.config["DATABASE"])
+    migrations.apply(db)
+    return app, db
+
+
+@click.group(help=_("fieldapp: offline-first field data collection."))
+@click.option("--instance", envvar="FIELDAPP_INSTANCE", default=None, metavar="DIR",
+              help=_("Instance folder (configuration and database). Default: ./instance"))
+@click.pass_context
+def main(ctx, instance):
+    ctx.ensure_object(dict)
+    ctx.obj["instance"] = instance
+
+
+@main.command(help=_("Create the instance: configuration, secret key, database, first admin."))
+@click.option("--post", default="POST-1", show_default=True, help=_("Code of this post."))
+@click.option("--central", is_flag=True, help=_("Set up a central server instead of a post."))
+@click.option("--admin", "admin_name", default="admin", show_default=True,
+              help=_("Username of the first administrator."))
+@click.option("--password-stdin", is_flag=True,
+              help=_("Read the administrator's password from standard input."))
+@click.pass_context
+def init(ctx, post, central, admin_name, password_stdin):
+    path = config.instance_path(ctx.obj["instance"])
+    existed = (path / config.CONFIG_FILE).exists()
+    post = post.strip().upper()
+    if accounts.rules.check_post("officer", post):
+        raise click.BadParameter(str(accounts.MESSAGES["invalid_post"]), param_hint="--post")
+    config.write_new(path, post=post, mode="central" if central else "field")
+    app, db = _open_db(ctx)
+    click.echo(_("Instance: %(path)s", path=str(path)) + (
+        " " + _("(already set up: configuration kept)") if existed else ""))
+    if users.count(db) == 0:
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+            accounts.generate_password()
+        try:
+            accounts.create(db, username=admin_name, password=password, role=ADMIN,
+                            post=app.config["POST"])
+        except accounts.AccountError as e:
+            raise click.ClickException(e.message()) from e
+        click.echo(_("Administrator account: %(name)s", name=admin_name))
+        if not password_stdin:
+            click.echo(_("Password (shown only once, write it down): %(password)s",
+                         password=password))
+    else:
+        click.echo(_("Accounts exist already: no new administrator created."))
+
+
+@main.command(help=_("Serve the app with waitress."))
+@click.option("--host", default=None, help=_("Address to listen on. Default: from config."))
+@click.option("--port", default=None, type=int, help=_("Port. Default: from config."))
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host, port, threads):
+    import waitress
+
+    app, db = _open_db(ctx)  # pending migrations run before the first request
+    db.close()
+    host, port = host or app.config["HOST"], port or app.config["PORT"]
+    click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
+    waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+
+
+@main.group(help=_("Manage accounts."))
+def users_group():
+    pass
+
+
+main.add_command(users_group, "users")
+
+
+def _find(db, username):
+    user = users.by_username(db, username.strip().lower())
+    if user is None:
+        raise click.ClickException(_("No account named %(name)s.", name=username))
+    return user
+
+
+@users_group.command("list", help=_("List accounts."))
+@click.pass_context
+def users_list(ctx):
+    db = _open_db(ctx)[1]
+    for u in users.all_users(db):
+        status = _("active") if u["active"] else _("disabled")
+        click.echo(f"{u['username']:<24} {u['role']:<11} {u['post'] or '*':<12} {status}")
+
+
+@users_group.command("add", help=_("Create an account; prints a generated password once."))
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--post", default=None, help=_("Post code; default: this instance's post."))
+@click.option("--name", "full_name", default="", help=_("Full name."))
+@click.option("--password-stdin", is_flag=True,
+              help=_("Read the password from standard input."))
+@click.pass_context
+def users_add(ctx, username, role, post, full_name, password_stdin):
+    app, db = _open_db(ctx)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else accounts.generate_password()
+    if post is None and role != "central":
+        post = app.config["POST"]
+    try:
+        accounts.create(db, username=username, password=password, role=role, post=post,
+                        full_name=full_name)
+    except accounts.AccountError as e:
+        raise click.ClickException(e.message()) from e
+    click.echo(_("Account created: %(name)s", name=username.strip().lower()))
+    if not password_stdin:
+        click.echo(_("Password (shown only once, write it down): %(password)s", password=password))
+
+
+def _set_active(ctx, username, active):
+    db = _open_db(ctx)[1]
+    user = _find(db, username)
+    users.update(db, user["id"], active=int(active))
+    click.echo(_("Account enabled: %(name)s", name=user["username"]) if active
+               else _("Account disabled: %(name)s", name=user["username"]))
+
+
+@users_group.command("disable", help=_("Disable an account; its sessions end at once."))
+@click.argument("username")
+@click.pass_context
+def users_disable(ctx, username):
+    _set_active(ctx, username, False)
+
+
+@users_group.command("enable", help=_("Enable a disabled account."))
+@click.argument("username")
+@click.pass_context
+def users_enable(ctx, username):
+    _set_active(ctx, username, True)
+
+
+@users_group.command("reset-password", help=_("Give an account a new password."))
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help=_("Read the password from standard input."))
+@click.pass_context
+def users_reset(ctx, username, password_stdin):
+    db = _open_db(ctx)[1]
+    user = _find(db, username)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else accounts.generate_password()
+    try:
+        accounts.set_password(db, user["id"], password)
+    except accounts.AccountError as e:
+        raise click.ClickException(e.message()) from e
+    click.echo(_("Password changed: %(name)s", name=user["username"]))
+    if not password_stdin:
+        click.echo(_("Password (shown only once, write it down): %(password)s", password=password))
+
+
+@main.group(help=_("Extract, update and compile the message catalogs (for developers)."))
+def translations():
+    pass
+
+
+def _pybabel(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True, cwd=REPO)
+
+
+@translations.command("extract", help=_("Write translations/messages.pot from the code."))
+def translations_extract():
+    _pybabel("extract", "-F", "translations/babel.cfg", "-k", "lazy_gettext", "--no-location",
+             "--sort-output", "--project", "fieldapp", "-o", "translations/messages.pot", ".")
+
+
+@translations.command("update", help=_("Merge messages.pot into the catalogs."))
+def translations_update():
+    translations_extract.callback()
+    _pybabel("update", "-i", "translations/messages.pot", "-d", "translations", "--no-wrap",
+             "--ignore-obsolete")
+
+
+@translations.command("compile", help=_("Compile the catalogs (.po to .mo)."))
+def translations_compile():
+    _pybabel("compile", "-d", "translations", "--statistics")

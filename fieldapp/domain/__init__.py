@@ -1,0 +1,1 @@
+"""Pure rules: records, roles and text normalisation. No Flask, no SQL."""

@@ -1,0 +1,34 @@
+"""Country codes (ISO 3166-1 alpha-2) and their names from Babel's locale data."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from babel import Locale
+
+from fieldapp.domain.text import fold
+
+# CLDR territories that are not countries (or are user-assigned), left out of country lists.
+_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"}
+# Codes outside ISO 3166 that the forms allow where a definition asks for them, with our own label.
+EXTRA = {"XX": "Stateless"}
+
+
+@cache
+def codes() -> frozenset[str]:
+    territories = Locale("en").territories
+    return frozenset(
+        c for c in territories if len(c) == 2 and c.isalpha() and c.isupper() and c not in _NOT_COUNTRIES
+    )
+
+
+@cache
+def names(locale: str) -> tuple[tuple[str, str], ...]:
+    """(code, name) pairs sorted by name in `locale`: `dict(names("es"))["DE"] == "Alemania"`."""
+    territories = Locale.parse(locale).territories
+    pairs = [(c, territories.get(c, c)) for c in codes()]
+    return tuple(sorted(pairs, key=lambda pair: fold(pair[1])))
+
+
+def name(code: str, locale: str) -> str:
+    return Locale.parse(locale).territories.get(code, code)

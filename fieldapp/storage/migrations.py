@@ -1,0 +1,86 @@
+"""Ordered, named schema migrations. Never edit an applied one: add the next."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("fieldapp")
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    db.executescript("""
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        full_name TEXT NOT NULL DEFAULT '',
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('officer', 'supervisor', 'central', 'admin')),
+        post TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    -- The latest revision of every record; earlier ones live in revisions.
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        form TEXT NOT NULL,
+        form_version INTEGER NOT NULL,
+        post TEXT NOT NULL,
+        device TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        doc_key TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX records_post_form ON records (post, form, id);
+    CREATE INDEX records_form ON records (form, id);
+    CREATE INDEX records_doc_key ON records (doc_key) WHERE doc_key != '';
+
+    -- Every revision ever stored, the latest included: history is append-only.
+    CREATE TABLE revisions (
+        uuid TEXT NOT NULL REFERENCES records (uuid),
+        revision INTEGER NOT NULL,
+        form_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        device TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (uuid, revision)
+    ) WITHOUT ROWID;
+
+    -- The change feed that sync reads: one row per stored revision, in commit order.
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );
+
+    -- Accent- and case-folded names for search; rowid = records.id.
+    CREATE VIRTUAL TABLE records_search USING fts5 (
+        name, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    """)
+
+
+def apply(db: Database) -> list[str]:
+    """Apply pending migrations; return the names applied."""
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending
+
+
+def schema_version(db: Database) -> str:
+    applied = migrations.applied(db)
+    return applied[-1].name if applied else ""

@@ -1,0 +1,158 @@
+"""Form records: write a revision under the resubmission contract, read, search, history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from fieldapp.domain.records import Decision, Head, Outcome, content_hash, decide, now
+from fieldapp.domain.text import doc_key, fold
+from fieldapp.forms.schema import FormDefinition
+from fieldapp.storage.db import write
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One revision a sender proposes: new (base_revision 0) or an edit of base_revision."""
+
+    uuid: str
+    definition: FormDefinition
+    answers: dict
+    post: str
+    device: str
+    user: str
+    base_revision: int = 0
+
+
+def _title(definition: FormDefinition, answers: dict) -> str:
+    return " ".join(answers.get(n, "") for n in definition.search_name if answers.get(n)).strip()
+
+
+def _head(db: Database, uuid: str) -> Head | None:
+    row = db.execute(
+        "SELECT form, post, revision, hash FROM records WHERE uuid = ?", [uuid]
+    ).fetchone()
+    return Head(*row) if row else None
+
+
+def save(db: Database, sub: Submission, at: str | None = None) -> Decision:
+    """Store one revision atomically (record, history, change feed, search) or say why not."""
+    at = at or now()
+    digest = content_hash(sub.answers)
+    definition = sub.definition
+    data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
+    title = _title(definition, sub.answers)
+    doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
+    with write(db):
+        decision = decide(
+            _head(db, sub.uuid), form=definition.form, post=sub.post,
+            base_revision=sub.base_revision, hash=digest,
+        )
+        if decision.outcome is not Outcome.STORED:
+            return decision
+        revision = decision.revision
+        if revision == 1:
+            db.execute(
+                "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
+                " updated_by, updated_at, revision, hash, data, title, doc_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, at,
+                 sub.user, at, digest, data, title, doc],
+            )
+        else:
+            db.execute(
+                "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
+                " revision = ?, hash = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
+                [definition.version, sub.device, sub.user, at, revision, digest, data, title, doc,
+                 sub.uuid],
+            )
+        db.execute(
+            "INSERT INTO revisions (uuid, revision, form_version, data, hash, device, created_by,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [sub.uuid, revision, definition.version, data, digest, sub.device, sub.user, at],
+        )
+        db.execute("INSERT INTO changes (uuid, revision, at) VALUES (?, ?, ?)", [sub.uuid, revision, at])
+        record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
+        db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
+        db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
+        return decision
+
+
+_COLUMNS = (
+    "id", "uuid", "form", "form_version", "post", "device", "created_by", "created_at",
+    "updated_by", "updated_at", "revision", "hash", "deleted", "data", "title", "doc_key",
+)
+
+
+def _record(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    row = dict(row)
+    row["answers"] = json.loads(row.pop("data"))
+    return row
+
+
+def get(db: Database, uuid: str) -> dict | None:
+    """The latest revision of a record, with its answers decoded, or None."""
+    rows = db.query(f"SELECT {', '.join(_COLUMNS)} FROM records WHERE uuid = ?", [uuid])
+    return _record(next(rows, None))
+
+
+def history(db: Database, uuid: str) -> list[dict]:
+    """Every revision of a record, oldest first, answers decoded."""
+    rows = db.query(
+        "SELECT revision, form_version, data, hash, deleted, device, created_by, created_at"
+        " FROM revisions WHERE uuid = ? ORDER BY revision",
+        [uuid],
+    )
+    return [_record(r) for r in rows]
+
+
+def _fts_query(text: str) -> str:
+    """Every word as a prefix, all required: `_fts_query("Ma Gar") == '"ma"* "gar"*'`."""
+    return " ".join(f'"{word}"*' for word in fold(text).split())
+
+
+def search(
+    db: Database, form: str, *, post: str | None, text: str = "", before: int | None = None,
+    limit: int = 50,
+) -> list[dict]:
+    """Newest records first, optionally of one post, matching a name or document number prefix.
+
+    Pages with keyset pagination: pass the last row's id as `before` for the next page.
+    """
+    where, params = ["r.form = ?", "r.deleted = 0"], [form]
+    if post is not None:
+        where.append("r.post = ?")
+        params.append(post)
+    if before is not None:
+        where.append("r.id < ?")
+        params.append(before)
+    if text.strip():
+        sources, text_params = [], []
+        if words := _fts_query(text):
+            sources.append("SELECT rowid FROM records_search WHERE records_search MATCH ?")
+            text_params.append(words)
+        if key := doc_key(text):
+            sources.append("SELECT id FROM records WHERE doc_key >= ? AND doc_key < ?")
+            text_params += [key, key + "\uffff"]
+        if not sources:
+            return []
+        where.append(f"r.id IN ({' UNION '.join(sources)})")
+        params += text_params
+    columns = ", ".join(f"r.{c}" for c in _COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM records r WHERE {' AND '.join(where)} ORDER BY r.id DESC LIMIT ?"
+    )
+    return [_record(r) for r in db.query(sql, [*params, limit])]
+
+
+def count(db: Database, form: str, post: str | None) -> int:
+    if post is None:
+        sql, params = "SELECT count(*) FROM records WHERE form = ? AND deleted = 0", [form]
+    else:
+        sql = "SELECT count(*) FROM records WHERE form = ? AND post = ? AND deleted = 0"
+        params = [form, post]
+    return db.execute(sql, params).fetchone()[0]

@@ -1,0 +1,63 @@
+"""Accounts: create, read, update. Passwords arrive already hashed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+
+from fieldapp.domain.records import now
+from fieldapp.storage.db import write
+
+_COLUMNS = "id, username, full_name, password_hash, role, post, active, created_at, updated_at"
+
+
+class UsernameTaken(ValueError):
+    """Another account already has this username (case-insensitive)."""
+
+
+def create(
+    db: Database, *, username: str, password_hash: str, role: str, post: str | None,
+    full_name: str = "",
+) -> int:
+    """Add an account and return its id; raises UsernameTaken."""
+    at = now()
+    try:
+        with write(db):
+            cursor = db.execute(
+                "INSERT INTO users (username, full_name, password_hash, role, post, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [username, full_name, password_hash, role, post, at, at],
+            )
+            return cursor.lastrowid
+    except sqlite3.IntegrityError as e:
+        raise UsernameTaken(username) from e
+
+
+def get(db: Database, user_id: int) -> dict | None:
+    return next(db.query(f"SELECT {_COLUMNS} FROM users WHERE id = ?", [user_id]), None)
+
+
+def by_username(db: Database, username: str) -> dict | None:
+    return next(db.query(f"SELECT {_COLUMNS} FROM users WHERE username = ?", [username]), None)
+
+
+def all_users(db: Database) -> list[dict]:
+    return list(db.query(f"SELECT {_COLUMNS} FROM users ORDER BY username COLLATE NOCASE"))
+
+
+def update(db: Database, user_id: int, **changes) -> None:
+    """Change some of full_name, password_hash, role, post, active."""
+    allowed = {"full_name", "password_hash", "role", "post", "active"}
+    if not changes or set(changes) - allowed:
+        raise ValueError(f"cannot update {set(changes) - allowed or 'nothing'}")
+    assignments = ", ".join(f"{k} = ?" for k in changes)
+    with write(db):
+        db.execute(
+            f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
+            [*changes.values(), now(), user_id],
+        )
+
+
+def count(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]

@@ -1,0 +1,41 @@
+"""Blueprints (thin views) and templates."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    from fieldapp.web import access, admin, auth, db, errors, main, records
+
+    CSRFProtect(app)
+    db.init_app(app)
+    access.init_app(app)
+    errors.init_app(app)
+    for blueprint in (main.bp, auth.bp, records.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    _template_helpers(app)
+
+
+def _template_helpers(app: Flask) -> None:
+    from datetime import date, datetime
+
+    from flask_babel import format_date, format_datetime, format_decimal
+
+    from fieldapp.forms.builder import choices
+    from fieldapp.forms.html import relevance
+    from fieldapp.web.admin import ROLE_LABELS
+    from fieldapp.web.main import asset_url
+
+    app.jinja_env.globals.update(
+        asset=asset_url,
+        choices=choices,
+        relevance=relevance,
+        role_label=lambda role: ROLE_LABELS.get(role, role),
+        format_iso_date=lambda text: format_date(date.fromisoformat(text), "medium"),
+        format_iso_datetime=lambda text: format_datetime(
+            datetime.fromisoformat(text.replace("Z", "+00:00")), "medium"),
+    )
+    app.jinja_env.filters["number"] = format_decimal

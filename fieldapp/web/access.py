@@ -1,0 +1,73 @@
+"""Deny by default: a view is reachable only if it declares who may use it with `@allow`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+
+from fieldapp.storage import users
+from fieldapp.web.db import get_db
+
+
+def allow(*roles: str, public: bool = False):
+    """Declare the roles that may use a view: `@allow("officer", "supervisor")`."""
+
+    def mark(view):
+        view.allowed_roles = frozenset(roles)
+        view.public = public
+        return view
+
+    return mark
+
+
+def password_stamp(password_hash: str) -> str:
+    """A fingerprint of the password hash kept in the session: a new password ends old sessions."""
+    key = current_app.secret_key.encode()
+    return hmac.new(key, password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def log_in(user: dict) -> None:
+    session.clear()
+    session["uid"] = user["id"]
+    session["stamp"] = password_stamp(user["password_hash"])
+    session.permanent = False
+
+
+def _load_user() -> dict | None:
+    uid = session.get("uid")
+    if uid is None:
+        return None
+    user = users.get(get_db(), uid)
+    if not user or not user["active"] or session.get("stamp") != password_stamp(user["password_hash"]):
+        session.clear()
+        return None
+    return user
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def check_access():
+        g.user = None
+        if request.endpoint is None or request.endpoint == "static":
+            return None  # 404 or a static file
+        view = app.view_functions[request.endpoint]
+        if getattr(view, "public", False):
+            g.user = _load_user()
+            return None
+        roles = getattr(view, "allowed_roles", None)
+        if roles is None:
+            abort(403)  # a view that declares nothing is closed to everyone
+        g.user = _load_user()
+        if g.user is None:
+            if request.method == "GET":
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            abort(401)
+        if g.user["role"] not in roles:
+            abort(403)
+        return None
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": g.get("user")}

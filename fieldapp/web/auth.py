@@ -1,0 +1,60 @@
+"""Log in and log out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+from fieldapp import accounts
+from fieldapp.web.access import allow, log_in
+from fieldapp.web.db import get_db
+
+bp = Blueprint("auth", __name__, url_prefix="/<lang>")
+
+
+class LoginForm(FlaskForm):
+    username = StringField(lazy_gettext("Username"), validators=[InputRequired(), Length(max=40)])
+    password = PasswordField(lazy_gettext("Password"), validators=[InputRequired(), Length(max=256)])
+
+
+class LogoutForm(FlaskForm):
+    pass
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@allow(public=True)
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = accounts.authenticate(get_db(), form.username.data, form.password.data)
+        if user:
+            log_in(user)
+            return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
+        error = gettext("Wrong username or password, or the account is disabled.")
+    elif request.method == "POST":
+        error = gettext("Enter your username and password.")
+    return render_template("login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.post("/logout")
+@allow(public=True)
+def logout():
+    if LogoutForm().validate_on_submit():
+        session.clear()
+    return redirect(url_for("auth.login"))

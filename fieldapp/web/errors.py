@@ -1,0 +1,62 @@
+"""One place that turns errors into pages: translated, no traceback, no personal data."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, render_template, request
+from flask_babel import lazy_gettext
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: lazy_gettext("The request could not be understood"),
+    401: lazy_gettext("Please log in"),
+    403: lazy_gettext("You do not have access to this page"),
+    404: lazy_gettext("Page not found"),
+    405: lazy_gettext("This action is not allowed here"),
+    413: lazy_gettext("What was sent is too large"),
+    500: lazy_gettext("Something went wrong on the server"),
+}
+DETAILS = {
+    400: lazy_gettext("Go back, reload the page and try again."),
+    401: lazy_gettext("Your session has ended. Log in again to continue."),
+    403: lazy_gettext("Your account's role does not allow this. Ask your supervisor if you need it."),
+    404: lazy_gettext("Check the address, or go back to the home page."),
+    405: lazy_gettext("Go back and use the buttons on the page."),
+    413: lazy_gettext("Shorten what you typed and try again."),
+    500: lazy_gettext("Nothing was saved by the action that failed. Try again; if it happens "
+                      "again, tell your supervisor the time it happened."),
+}
+
+
+def render_error(status: int, detail=None):
+    status = status if status in TITLES else 400 if status < 500 else 500
+    body = render_template(
+        "error.html", status=status, title=TITLES[status], detail=detail or DETAILS[status]
+    )
+    return body, status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return render_error(400, lazy_gettext(
+            "This form has expired or was not sent by this application. Go back, reload the page "
+            "and save again."
+        ))
+
+    @app.errorhandler(HTTPException)
+    def http_error(e):
+        return render_error(e.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(e):
+        # Log the type, the route and the code path, never the message: it can hold personal data.
+        frames = "".join(traceback.format_tb(e.__traceback__))
+        log.error("unhandled %s on %s %s\n%s", type(e).__name__, request.method, request.url_rule,
+                  frames)
+        return render_error(InternalServerError.code)

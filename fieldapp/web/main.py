@@ -1,0 +1,44 @@
+"""Home page, the language-less root, and versioned static URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from flask import Blueprint, current_app, g, redirect, render_template, url_for
+
+from fieldapp.domain import roles
+from fieldapp.storage import records
+from fieldapp.web.access import allow
+from fieldapp.web.db import get_db
+
+bp = Blueprint("main", __name__)
+
+
+@cache
+def _digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:10]
+
+
+def asset_url(filename: str) -> str:
+    """A static URL that changes when the file does, so it can be cached for good."""
+    path = Path(current_app.static_folder) / filename
+    return url_for("static", filename=filename, v=_digest(str(path)))
+
+
+@bp.get("/")
+@allow(public=True)
+def root():
+    return redirect(url_for("main.home"))
+
+
+@bp.get("/<lang>/")
+@allow(*roles.ROLES)
+def home():
+    user = g.user
+    context = {}
+    if user["role"] in roles.RECORD_READERS:
+        post = None if roles.sees_all_posts(user["role"]) else user["post"]
+        context["intake_count"] = records.count(get_db(), "intake", post)
+    return render_template("home.html", **context)

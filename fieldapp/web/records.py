@@ -1,0 +1,157 @@
+"""Intake records: capture, list and search, view with history, edit as a new revision."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+
+from fieldapp.domain import roles
+from fieldapp.domain.records import Outcome, is_uuid, new_uuid
+from fieldapp.forms import display, schema
+from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
+from fieldapp.storage import records
+from fieldapp.web.access import allow
+from fieldapp.web.db import get_db
+
+bp = Blueprint("records", __name__, url_prefix="/<lang>")
+
+FORM = "intake"
+MAX_QUERY = 100
+
+
+def _own_post() -> str | None:
+    """The post whose records the user may see; None means every post."""
+    return None if roles.sees_all_posts(g.user["role"]) else g.user["post"]
+
+
+def _visible_record(uuid: str) -> dict:
+    """The record if this user may see it; 404 otherwise, so other posts' uuids reveal nothing."""
+    record = records.get(get_db(), uuid) if is_uuid(uuid) else None
+    if record is None or record["deleted"]:
+        abort(404)
+    if not roles.may_see_post(g.user["role"], g.user["post"], record["post"]):
+        abort(404)
+    return record
+
+
+def _save(form, definition, post: str):
+    """Store a validated form; redirect on success, or return the message to show with the form."""
+    submission = records.Submission(
+        uuid=form.uuid.data, definition=definition, answers=form.result.answers, post=post,
+        device=current_app.config["DEVICE_ID"], user=g.user["username"],
+        base_revision=int(form.base_revision.data),
+    )
+    decision = records.save(get_db(), submission)
+    if decision.outcome is Outcome.STORED:
+        flash(gettext("Record saved."), "success")
+    elif decision.outcome is Outcome.DUPLICATE:
+        flash(gettext("This record was already saved; nothing was changed."), "info")
+    elif decision.outcome is Outcome.CONFLICT:
+        return gettext(
+            "Someone else changed this record since you opened it. Your answers are still below: "
+            "open the record in a new tab, compare, and save again from there."
+        )
+    else:
+        return str(TAMPERED)
+    return redirect(url_for("records.show", uuid=submission.uuid))
+
+
+def _render_form(form, *, title: str, record=None, status: int = 200):
+    return render_template(
+        "records/form.html", form=form, title=title, record=record,
+        sensitive=roles.may_see_sensitive(g.user["role"]),
+    ), status
+
+
+@bp.route("/intake/new", methods=["GET", "POST"])
+@allow(*roles.RECORD_CAPTURERS)
+def new():
+    definition = schema.get(FORM)
+    title = gettext("New intake")
+    if request.method == "GET":
+        form = form_class(definition)(formdata=None, today=date.today(), data={
+            "uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
+            "interview_date": date.today().isoformat(),
+        })
+        return _render_form(form, title=title)
+    form = form_class(definition)(today=date.today())
+    if form.validate():
+        outcome = _save(form, definition, g.user["post"])
+        if not isinstance(outcome, str):
+            return outcome
+        form.form_errors_extra.append(outcome)
+    return _render_form(form, title=title, status=422)
+
+
+@bp.get("/records")
+@allow(*roles.RECORD_READERS)
+def index():
+    query = request.args.get("q", "")[:MAX_QUERY]
+    before = request.args.get("before", type=int)
+    size = current_app.config["PAGE_SIZE"]
+    rows = records.search(get_db(), FORM, post=_own_post(), text=query, before=before,
+                          limit=size + 1)
+    return render_template(
+        "records/list.html", rows=rows[:size], query=query,
+        next_before=rows[size - 1]["id"] if len(rows) > size else None,
+        total=None if query else records.count(get_db(), FORM, _own_post()),
+    )
+
+
+@bp.get("/records/<uuid>")
+@allow(*roles.RECORD_READERS)
+def show(uuid):
+    record = _visible_record(uuid)
+    definition = schema.get(record["form"], record["form_version"])
+    sensitive = roles.may_see_sensitive(g.user["role"])
+    revisions = records.history(get_db(), uuid)
+    shown = record
+    wanted = request.args.get("revision", type=int)
+    if wanted is not None:
+        shown = next((r for r in revisions if r["revision"] == wanted), None) or abort(404)
+    changes, previous = [], {}
+    for rev in revisions:
+        changes.append((rev, display.changed_fields(
+            definition, previous, rev["answers"], sensitive=sensitive)))
+        previous = rev["answers"]
+    return render_template(
+        "records/view.html", record=record, shown=shown, definition=definition,
+        sections=display.sections(definition, shown["answers"], sensitive=sensitive),
+        history=reversed(changes), may_edit=g.user["role"] in roles.RECORD_READERS,
+    )
+
+
+@bp.route("/records/<uuid>/edit", methods=["GET", "POST"])
+@allow(*roles.RECORD_READERS)
+def edit(uuid):
+    record = _visible_record(uuid)
+    definition = schema.get(record["form"], record["form_version"])
+    title = gettext("Correct intake")
+    cls = form_class(definition)
+    if request.method == "GET":
+        data = answers_as_formdata(record["answers"])
+        data.update(uuid=uuid, base_revision=str(record["revision"]),
+                    form_version=str(definition.version))
+        return _render_form(cls(formdata=None, data=data, today=date.today()), title=title,
+                            record=record)
+    form = cls(today=date.today())
+    if form.uuid.data != uuid:
+        form.form_errors_extra.append(str(TAMPERED))
+    elif form.validate():
+        outcome = _save(form, definition, record["post"])
+        if not isinstance(outcome, str):
+            return outcome
+        form.form_errors_extra.append(outcome)
+    return _render_form(form, title=title, record=record, status=422)
