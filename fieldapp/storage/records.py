@@ -39,45 +39,54 @@ def _head(db: Database, uuid: str) -> Head | None:
 
 def save(db: Database, sub: Submission, at: str | None = None) -> Decision:
     """Store one revision atomically (record, history, change feed, search) or say why not."""
+    return save_batch(db, [sub], at)[0]
+
+
+def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> list[Decision]:
+    """Store many revisions in one transaction: all of them are decided, or none is written."""
     at = at or now()
+    with write(db):
+        return [_apply(db, sub, at) for sub in subs]
+
+
+def _apply(db: Database, sub: Submission, at: str) -> Decision:
     digest = content_hash(sub.answers)
     definition = sub.definition
+    decision = decide(
+        _head(db, sub.uuid), form=definition.form, post=sub.post,
+        base_revision=sub.base_revision, hash=digest,
+    )
+    if decision.outcome is not Outcome.STORED:
+        return decision
+    revision = decision.revision
     data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
-    with write(db):
-        decision = decide(
-            _head(db, sub.uuid), form=definition.form, post=sub.post,
-            base_revision=sub.base_revision, hash=digest,
-        )
-        if decision.outcome is not Outcome.STORED:
-            return decision
-        revision = decision.revision
-        if revision == 1:
-            db.execute(
-                "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
-                " updated_by, updated_at, revision, hash, data, title, doc_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, at,
-                 sub.user, at, digest, data, title, doc],
-            )
-        else:
-            db.execute(
-                "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
-                " revision = ?, hash = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
-                [definition.version, sub.device, sub.user, at, revision, digest, data, title, doc,
-                 sub.uuid],
-            )
+    if revision == 1:
         db.execute(
-            "INSERT INTO revisions (uuid, revision, form_version, data, hash, device, created_by,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sub.uuid, revision, definition.version, data, digest, sub.device, sub.user, at],
+            "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
+            " updated_by, updated_at, revision, hash, data, title, doc_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, at,
+             sub.user, at, digest, data, title, doc],
         )
-        db.execute("INSERT INTO changes (uuid, revision, at) VALUES (?, ?, ?)", [sub.uuid, revision, at])
-        record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
-        db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
-        db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
-        return decision
+    else:
+        db.execute(
+            "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
+            " revision = ?, hash = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
+            [definition.version, sub.device, sub.user, at, revision, digest, data, title, doc,
+             sub.uuid],
+        )
+    db.execute(
+        "INSERT INTO revisions (uuid, revision, form_version, data, hash, device, created_by,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [sub.uuid, revision, definition.version, data, digest, sub.device, sub.user, at],
+    )
+    db.execute("INSERT INTO changes (uuid, revision, at) VALUES (?, ?, ?)", [sub.uuid, revision, at])
+    record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
+    db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
+    db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
+    return decision
 
 
 _COLUMNS = (
