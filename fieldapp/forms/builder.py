@@ -98,8 +98,6 @@ class DefinitionForm(FlaskForm):
     def all_errors(self) -> list[tuple[str, str]]:
         """(field id, message) for the error summary at the top of the page, in form order."""
         found = [("", m) for m in self.form_errors_extra]
-        if self.csrf_token.errors:
-            found.append(("", gettext("Your session expired. Save again to continue.")))
         found += [(f.name, self[f.name].errors[0]) for f in self.definition.answer_fields
                   if self[f.name].errors]
         return found

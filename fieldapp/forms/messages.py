@@ -34,7 +34,8 @@ def message(error: Error) -> str:
     """The error in the request's language: `message(Error("required"))`."""
     params = dict(error.params)
     if "other" in params:
-        params["other"] = gettext(params["other"])
+        label = params["other"]  # a field label: an English msgid from the form definition
+        params["other"] = gettext(label)
     if error.code == "date_too_early":
         from datetime import date
 

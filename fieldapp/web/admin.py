@@ -31,7 +31,7 @@ def _role_choices():
 class AccountForm(FlaskForm):
     full_name = StringField(lazy_gettext("Full name"), validators=[Optional(), Length(max=100)])
     role = SelectField(lazy_gettext("Role"), choices=_role_choices, validate_choice=False)
-    post = StringField(lazy_gettext("Post code"), validators=[Optional(), Length(max=30)])
+    post = StringField(lazy_gettext("Post"), validators=[Optional(), Length(max=30)])
     active = BooleanField(lazy_gettext("Account active"), default=True)
 
 
