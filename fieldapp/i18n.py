@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from urllib.parse import urlencode
 
 from babel import support
 from flask import Flask, abort, current_app, g, request
@@ -28,6 +29,25 @@ def preferred_language() -> str:
     return request.accept_languages.best_match(languages) or languages[0]
 
 
+def swap_language(path: str, lang: str) -> str:
+    """The same page in another language: `swap_language("/en/records?q=x", "es") == "/es/records?q=x"`."""
+    parts = path.split("/", 2)
+    if len(parts) >= 2 and parts[0] == "" and parts[1] in current_app.config["LANGUAGES"]:
+        parts[1] = lang
+        return "/".join(parts)
+    return path
+
+
+def language_switch_url(lang: str) -> str:
+    """This page in `lang`, with a `next` target switched too (the login page carries one)."""
+    path = swap_language(request.path, lang)
+    args = request.args.to_dict()
+    if "next" in args:
+        args["next"] = swap_language(args["next"], lang)
+    query = urlencode(args)
+    return f"{path}?{query}" if query else path
+
+
 def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(shipped_dir("translations"))
     Babel(app, locale_selector=_locale)
@@ -44,6 +64,8 @@ def init_app(app: Flask) -> None:
     def add_lang(endpoint, values):
         if "lang" not in values and app.url_map.is_endpoint_expecting(endpoint, "lang"):
             values["lang"] = g.get("lang") or preferred_language()
+
+    app.jinja_env.globals["language_switch_url"] = language_switch_url
 
     @app.after_request
     def remember_lang(response):

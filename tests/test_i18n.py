@@ -12,6 +12,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from fieldapp import shipped_dir
+from tests.conftest import PASSWORD, csrf_token
 
 TRANSLATIONS = shipped_dir("translations")
 REPO = TRANSLATIONS.parent
@@ -131,3 +132,18 @@ def test_cli_speaks_spanish(tmp_path):
     )
     assert done.returncode != 0
     assert "Ejecute" in done.stderr or "ejecute" in done.stderr
+
+
+def test_switching_language_on_the_login_page_carries_through_login(client_as):
+    client = client_as()
+    login = client.get("/en/login?next=/en/records")
+    assert 'href="/es/login?next=%2Fes%2Frecords"' in login.text
+    page = client.get("/es/login?next=/en/records")
+    response = client.http.post("/es/login?next=/en/records", data={
+        "csrf_token": csrf_token(page.text), "username": "officer", "password": PASSWORD})
+    assert response.location == "/es/records"
+
+
+def test_switch_keeps_the_query(client_as):
+    page = client_as("officer").get("/en/records?q=garc%C3%ADa").text
+    assert 'href="/es/records?q=garc%C3%ADa"' in page

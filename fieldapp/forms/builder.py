@@ -98,8 +98,10 @@ class DefinitionForm(FlaskForm):
     def all_errors(self) -> list[tuple[str, str]]:
         """(field id, message) for the error summary at the top of the page, in form order."""
         found = [("", m) for m in self.form_errors_extra]
-        found += [(f.name, self[f.name].errors[0]) for f in self.definition.answer_fields
-                  if self[f.name].errors]
+        found += [
+            (f.name, f"{gettext(f.label)}: {self[f.name].errors[0]}")
+            for f in self.definition.answer_fields if self[f.name].errors
+        ]
         return found
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from fieldapp import accounts
+from fieldapp.i18n import swap_language
 from fieldapp.web.access import allow, log_in
 from fieldapp.web.db import get_db
 
@@ -45,7 +46,8 @@ def login():
         user = accounts.authenticate(get_db(), form.username.data, form.password.data)
         if user:
             log_in(user)
-            return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
+            target = _safe_next(request.args.get("next"))
+            return redirect(swap_language(target, g.lang) if target else url_for("main.home"))
         error = gettext("Wrong username or password, or the account is disabled.")
     elif request.method == "POST":
         error = gettext("Enter your username and password.")

@@ -1,0 +1,197 @@
+"""A real fieldapp server and Debian's Chromium for the browser tests.
+
+The helpers at the top (`chromium_or_skip`, `launch_chromium`, `running_server`) are plain
+functions so that docs/screenshots.py can use them too; the fixtures below wrap them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+FIELDAPP = Path(sys.executable).parent / "fieldapp"
+STARTUP_WAIT = 20.0  # seconds the server gets to answer its first request
+OFFICER = "officer1"
+
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1,
+         "is_mobile": True, "has_touch": True}
+LAPTOP = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # http://127.0.0.1:PORT, no trailing slash
+    instance: Path
+    officer: str
+    password: str
+
+
+def chromium_missing_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return f"Chromium is missing: {CHROMIUM} not found (install Debian's `chromium` package)"
+    return None
+
+
+def chromium_or_skip() -> None:
+    """Skip when Chromium is missing, but fail in CI (CI=true), where it must be installed."""
+    reason = chromium_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI=true, so the browser tests may not be skipped.", pytrace=False)
+    pytest.skip(reason)
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _child_env() -> dict:
+    """The environment without FIELDAPP_* settings that could override the test instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
+    env["FIELDAPP_LANG"] = "en"  # command output in English, whatever the terminal's locale
+    return env
+
+
+def _run(instance: Path, *args: str, stdin: str) -> None:
+    done = subprocess.run(
+        [str(FIELDAPP), "--instance", str(instance), *args], input=stdin, text=True,
+        capture_output=True, env=_child_env(), timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"`fieldapp {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(instance: Path) -> Iterator[Server]:
+    """Set up an instance in `instance` (a new folder) with an officer, serve it, stop it after."""
+    if not FIELDAPP.exists():
+        raise RuntimeError(f"{FIELDAPP} not found: run `pip install -e \".[test]\"` in the venv")
+    admin_password, password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    _run(instance, "init", "--post", "POST-1", "--password-stdin", stdin=admin_password + "\n")
+    _run(instance, "users", "add", OFFICER, "--role", "officer", "--password-stdin",
+         stdin=password + "\n")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = instance / "serve.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [str(FIELDAPP), "--instance", str(instance), "serve", "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env(),
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_WAIT
+        while not _answers(url + "/"):
+            if proc.poll() is not None:
+                raise RuntimeError(f"fieldapp serve exited with {proc.returncode}:\n"
+                                   + log_path.read_text(encoding="utf-8"))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fieldapp serve did not answer at {url} within "
+                                   f"{STARTUP_WAIT:.0f} s:\n" + log_path.read_text(encoding="utf-8"))
+            time.sleep(0.2)
+        yield Server(url=url, instance=instance, officer=OFFICER, password=password)
+    finally:
+        _stop(proc)
+
+
+def log_in(page, server: Server, lang: str = "en") -> None:
+    """From the language-less root, through the redirect to the login page, to the home page.
+
+    `lang` is the language the browser's locale should pick (the context's Accept-Language).
+    """
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/")
+    expect(page).to_have_url(
+        re.compile(re.escape(f"{server.url}/{lang}/login?next=") + f"(/|%2F){lang}(/|%2F)$"))
+    page.fill("#username", server.officer)
+    page.fill("#password", server.password)
+    page.locator("main button[type=submit]").click()
+    expect(page).to_have_url(f"{server.url}/{lang}/")
+    expect(page.locator("nav.menu")).to_contain_text(server.officer)
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    chromium_or_skip()  # no server to start for tests that cannot run
+    try:
+        with running_server(tmp_path_factory.mktemp("instance")) as running:
+            yield running
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = launch_chromium(p)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def make_page(browser):
+    """`make_page(PHONE)`: a page in a fresh context (no cookies), closed after the test."""
+    contexts = []
+
+    def make(device: dict, locale: str = "en-US"):
+        context = browser.new_context(locale=locale, **device)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -1,0 +1,137 @@
+"""Deny by default: every route, as anonymous and as each role, and another post's objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldapp.storage import users
+from tests.conftest import ACCOUNTS, valid_intake
+
+PUBLIC = "public"
+CAPTURERS = {"officer", "supervisor"}
+READERS = {"officer", "supervisor", "central"}
+ADMINS = {"admin"}
+EVERYONE = {"officer", "supervisor", "central", "admin"}
+
+# endpoint -> who may use it. A new route must be added here, or test_matrix_covers_every_route fails.
+EXPECTED = {
+    "main.root": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.logout": PUBLIC,
+    "main.home": EVERYONE,
+    "records.new": CAPTURERS,
+    "records.index": READERS,
+    "records.show": READERS,
+    "records.edit": READERS,
+    "admin.index": ADMINS,
+    "admin.new": ADMINS,
+    "admin.edit": ADMINS,
+    "admin.reset_password": ADMINS,
+}
+
+
+@pytest.fixture
+def world(app, db, client_as):
+    """A record of post A, and the ids needed to fill every URL."""
+    app.config["WTF_CSRF_ENABLED"] = False  # this test is about roles; CSRF has its own tests
+    data = valid_intake()
+    response = client_as("officer").http.post("/en/intake/new", data=data)
+    assert response.status_code == 302
+    return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "officer_b")["id"]}
+
+
+def _routes(app):
+    # Logging out ends the session, so it goes last.
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout", r.rule))
+    for rule in rules:
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def _url(app, rule, values):
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **{k: values[k] for k in rule.arguments})
+
+
+def _sees_post_a(who):
+    role, post = ACCOUNTS[who]
+    return role == "central" or post == "POST-A"
+
+
+def test_matrix_covers_every_route(app):
+    assert {rule.endpoint for rule, _ in _routes(app)} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("who", [None, *ACCOUNTS])
+def test_every_route_for_every_role(app, world, client_as, who):
+    client = client_as(who)
+    role = ACCOUNTS[who][0] if who else None
+    for rule, method in _routes(app):
+        url = _url(app, rule, world)
+        response = client.http.open(url, method=method, data={})
+        allowed = EXPECTED[rule.endpoint]
+        where = f"{method} {url} as {who}"
+        if allowed == PUBLIC:
+            assert response.status_code < 500, where
+        elif role is None:
+            expected = 302 if method == "GET" else 401
+            assert response.status_code == expected, where
+            if method == "GET":
+                assert response.location.startswith("/en/login"), where
+        elif role in allowed and "uuid" in rule.arguments and not _sees_post_a(who):
+            assert response.status_code == 404, where  # another post's record
+        elif role in allowed:
+            assert response.status_code in (200, 302, 422), where
+        else:
+            assert response.status_code == 403, where
+        assert "María José" not in response.text or (role in READERS), where
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", ""), ("GET", "?revision=1"), ("GET", "/edit"), ("POST", "/edit"),
+])
+def test_another_posts_record_is_not_found(world, client_as, method, path):
+    response = client_as("officer_b").http.open(f"/en/records/{world['uuid']}{path}",
+                                                method=method, data=valid_intake())
+    assert response.status_code == 404
+    assert "María José" not in response.text
+
+
+@pytest.mark.parametrize("uuid", ["not-a-uuid", "00000000-0000-0000-0000-000000000000",
+                                  "%00", "..%2F..%2Fetc%2Fpasswd"])
+def test_unknown_or_malformed_record_ids_are_not_found(client_as, uuid):
+    assert client_as("officer").get(f"/en/records/{uuid}").status_code == 404
+
+
+def test_a_view_that_declares_no_roles_is_closed(app, client_as):
+    @app.get("/en/undeclared")
+    def undeclared():
+        return "secret"
+
+    for who in ACCOUNTS:
+        response = client_as(who).get("/en/undeclared")
+        assert response.status_code == 403 and "secret" not in response.text
+
+
+def test_a_disabled_account_loses_access_at_once(db, client_as):
+    officer = client_as("officer")
+    assert officer.get("/en/records").status_code == 200
+    users.update(db, users.by_username(db, "officer")["id"], active=0)
+    assert officer.get("/en/records").status_code == 302
+
+
+def test_a_password_change_ends_other_sessions(db, client_as):
+    from fieldapp import accounts
+
+    officer = client_as("officer")
+    accounts.set_password(db, users.by_username(db, "officer")["id"], "another-long-password")
+    assert officer.get("/en/records").status_code == 302
+
+
+def test_static_files_need_no_login(client_as):
+    response = client_as().get("/static/css/app.css")
+    assert response.status_code == 200 and b"--brand" in response.data
