@@ -20,6 +20,7 @@ DEFAULTS = {
     "PORT": 5000,
     "LANGUAGES": ["en", "es"],
     "BABEL_DEFAULT_LOCALE": "en",
+    "BABEL_DEFAULT_TIMEZONE": "UTC",
     "PAGE_SIZE": 50,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
