@@ -5,26 +5,43 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
-from flask_babel import lazy_gettext
+from flask import has_request_context
+from flask_babel import gettext
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fieldapp.domain import accounts as rules
 from fieldapp.domain.roles import CENTRAL
+from fieldapp.i18n import cli_gettext
 from fieldapp.storage import users
 
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
 MESSAGES = {
-    "invalid_username": lazy_gettext(
-        "Usernames have 2 to 40 characters: lowercase letters, digits, dots, dashes, underscores."
+    "invalid_username": N_(
+        "Usernames have 2 to 40 characters: lowercase letters a–z, digits, dots, dashes and "
+        "underscores, starting with a letter or digit."
     ),
-    "invalid_role": lazy_gettext("Choose a role from the list."),
-    "invalid_post": lazy_gettext(
+    "invalid_role": N_("Choose a role from the list."),
+    "invalid_post": N_(
         "Enter the post code in capitals, for example POST-1 (central staff may leave it empty)."
     ),
-    "password_too_short": lazy_gettext("The password must have at least %(min)s characters."),
-    "password_too_long": lazy_gettext("The password must have at most %(max)s characters."),
-    "username_taken": lazy_gettext("That username is already taken."),
+    "password_too_short": N_("The password must have at least %(min)s characters."),
+    "password_too_long": N_("The password must have at most %(max)s characters."),
+    "username_taken": N_("That username is already taken."),
 }
+
+
+def message(code: str) -> str:
+    """The message for an account error code, in the page's language or else the terminal's."""
+    params = {"min": rules.PASSWORD_MIN, "max": rules.PASSWORD_MAX}
+    if has_request_context():
+        return gettext(MESSAGES[code], **params)
+    return cli_gettext(MESSAGES[code], **params)
 
 
 @cache
@@ -39,8 +56,7 @@ class AccountError(ValueError):
         self.code, self.field = code, field
 
     def message(self) -> str:
-        text = MESSAGES[self.code]
-        return str(text) % {"min": rules.PASSWORD_MIN, "max": rules.PASSWORD_MAX}
+        return message(self.code)
 
 
 def _raise_first(checks: list[tuple[str | None, str]]) -> None:

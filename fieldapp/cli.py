@@ -56,7 +56,7 @@ def init(ctx, post, central, admin_name, password_stdin):
     existed = (path / config.CONFIG_FILE).exists()
     post = post.strip().upper()
     if accounts.rules.check_post("officer", post):
-        raise click.BadParameter(str(accounts.MESSAGES["invalid_post"]), param_hint="--post")
+        raise click.BadParameter(accounts.message("invalid_post"), param_hint="--post")
     config.write_new(path, post=post, mode="central" if central else "field")
     app, db = _open_db(ctx)
     click.echo(_("Instance: %(path)s", path=str(path)) + (

@@ -6,7 +6,7 @@ import os
 from functools import cache
 from urllib.parse import urlencode
 
-from babel import support
+from babel import Locale, support
 from flask import Flask, abort, current_app, g, request
 from flask_babel import Babel
 
@@ -48,6 +48,14 @@ def language_switch_url(lang: str) -> str:
     return f"{path}?{query}" if query else path
 
 
+def other_languages() -> list[tuple[str, str]]:
+    """(code, name in that language) of every language but the page's: [("es", "español")]."""
+    return [
+        (code, Locale.parse(code).display_name.capitalize())
+        for code in current_app.config["LANGUAGES"] if code != g.get("lang")
+    ]
+
+
 def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(shipped_dir("translations"))
     Babel(app, locale_selector=_locale)
@@ -65,7 +73,9 @@ def init_app(app: Flask) -> None:
         if "lang" not in values and app.url_map.is_endpoint_expecting(endpoint, "lang"):
             values["lang"] = g.get("lang") or preferred_language()
 
-    app.jinja_env.globals["language_switch_url"] = language_switch_url
+    app.jinja_env.globals.update(
+        language_switch_url=language_switch_url, other_languages=other_languages
+    )
 
     @app.after_request
     def remember_lang(response):

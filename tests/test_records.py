@@ -25,28 +25,45 @@ def _save(db, *, post=POST_A, uuid=None, base=0, **answers):
 
 
 # The resubmission contract, as a table: (receiver's head, base revision, same content?) -> outcome
-HEAD = Head(form="intake", post=POST_A, revision=2, hash="h2")
+# The receiver holds revisions 1 (h1), 2 (h2) and 3 (h3) of a record.
+HEAD = Head(form="intake", post=POST_A, revision=3, hash="h3")
+STORED_HASHES = {1: "h1", 2: "h2", 3: "h3"}
 CONTRACT = [
     ("new uuid", None, 0, "h1", Outcome.STORED, 1),
     ("edit of an unknown record", None, 3, "h1", Outcome.REJECTED, 0),
-    ("next revision", HEAD, 2, "h3", Outcome.STORED, 3),
-    ("same revision resent", HEAD, 1, "h2", Outcome.DUPLICATE, 2),
-    ("edit that changes nothing", HEAD, 2, "h2", Outcome.DUPLICATE, 2),
-    ("stale base, new content", HEAD, 1, "h9", Outcome.CONFLICT, 2),
-    ("base from the future", HEAD, 5, "h9", Outcome.CONFLICT, 2),
+    ("next revision", HEAD, 3, "h4", Outcome.STORED, 4),
+    ("latest revision resent", HEAD, 2, "h3", Outcome.DUPLICATE, 3),
+    ("an older revision resent", HEAD, 1, "h2", Outcome.DUPLICATE, 2),
+    ("the creation resent", HEAD, 0, "h1", Outcome.DUPLICATE, 1),
+    ("edit that changes nothing", HEAD, 3, "h3", Outcome.DUPLICATE, 3),
+    ("stale base, new content", HEAD, 1, "h9", Outcome.CONFLICT, 3),
+    ("a second creation, other content", HEAD, 0, "h9", Outcome.CONFLICT, 3),
+    ("base from the future", HEAD, 5, "h9", Outcome.CONFLICT, 3),
 ]
 
 
 @pytest.mark.parametrize(("case", "head", "base", "digest", "outcome", "revision"), CONTRACT,
                          ids=[c[0] for c in CONTRACT])
 def test_resubmission_contract(case, head, base, digest, outcome, revision):
-    decision = decide(head, form="intake", post=POST_A, base_revision=base, hash=digest)
+    stored = STORED_HASHES.get(base + 1) if head else None
+    decision = decide(head, form="intake", post=POST_A, base_revision=base, hash=digest,
+                      stored_next_hash=stored)
     assert (decision.outcome, decision.revision) == (outcome, revision)
+
+
+def test_resending_an_older_revision_stores_nothing(db):
+    u, _ = _save(db, notes="a")
+    _save(db, uuid=u, base=1, notes="b")
+    _save(db, uuid=u, base=2, notes="c")
+    again = _save(db, uuid=u, base=1, notes="b")[1]
+    assert (again.outcome, again.revision) == (Outcome.DUPLICATE, 2)
+    assert [h["revision"] for h in records.history(db, u)] == [1, 2, 3]
+    assert db.execute("SELECT count(*) FROM changes").fetchone()[0] == 3
 
 
 @pytest.mark.parametrize(("form", "post"), [("attendance", POST_A), ("intake", POST_B)])
 def test_a_uuid_belongs_to_one_form_and_post(form, post):
-    decision = decide(HEAD, form=form, post=post, base_revision=2, hash="h3")
+    decision = decide(HEAD, form=form, post=post, base_revision=3, hash="h4")
     assert (decision.outcome, decision.code) == (Outcome.REJECTED, "uuid_taken")
 
 
@@ -93,7 +110,8 @@ def test_an_edit_is_a_new_revision_and_history_keeps_the_old(db, client_as):
     assert [(h["revision"], h["answers"]["first_surname"]) for h in history] == [
         (1, "García"), (2, "Gómez")]
     page = officer.get(f"/en/records/{data['uuid']}").text
-    assert "Revision 2" in page and "First surname" in page
+    assert "Revision 2" in page
+    assert '<span class="meta">changed: First surname</span>' in page
     old = officer.get(f"/en/records/{data['uuid']}?revision=1").text
     assert "García" in old and "earlier version" in old
 
@@ -235,14 +253,30 @@ def test_storage_settings(db):
 def test_migrations_are_recorded_and_idempotent(db):
     from fieldapp.storage import migrations
 
-    assert migrations.schema_version(db) == "0001_initial"
+    names = [m.name for m in migrations.migrations.pending(db)] + [
+        m.name for m in migrations.migrations.applied(db)]
+    assert migrations.schema_version(db) == sorted(names)[-1]
     assert migrations.apply(db) == []
 
 
-def test_change_feed_is_monotonic(db):
-    u, _ = _save(db)
-    _save(db, uuid=u, base=1, notes="x")
-    _save(db)
-    seqs = [r[0] for r in db.execute("SELECT seq FROM changes ORDER BY seq")]
-    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+def test_change_feed_follows_commit_order(db):
+    first, _ = _save(db)
+    _save(db, uuid=first, base=1, notes="x")
+    second, _ = _save(db)
+    _save(db, uuid=first, base=1, notes="x")  # a duplicate adds nothing to the feed
+    feed = [tuple(r) for r in db.execute("SELECT uuid, revision FROM changes ORDER BY seq")]
+    assert feed == [(first, 1), (first, 2), (second, 1)]
     assert date.today().isoformat()[:4] in db.execute("SELECT at FROM changes").fetchone()[0]
+
+
+def test_earlier_answers_are_withheld_once_a_record_is_anonymous(db, client_as):
+    officer = client_as("officer")
+    data = valid_intake()
+    officer.post_form("/en/intake/new", data)
+    url = f"/en/records/{data['uuid']}"
+    refused = dict(data, base_revision="1", consent="refused", age_group="25_59")
+    assert officer.post_form(url + "/edit", refused).status_code == 302
+    earlier = officer.get(url + "?revision=1").text
+    assert "María José" not in earlier and "AB123456" not in earlier
+    assert "now anonymous" in earlier
+    assert "María José" not in officer.get(url).text

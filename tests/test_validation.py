@@ -12,7 +12,7 @@ from fieldapp.forms import schema
 from fieldapp.forms.messages import message
 from fieldapp.forms.validate import Error, validate
 from fieldapp.storage import records
-from tests.conftest import valid_intake
+from tests.conftest import csrf_token, valid_intake
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 TODAY = date.today()
@@ -169,3 +169,70 @@ def test_answers_are_codes_not_labels():
     assert result.answers["nationality"] == "VE"
     assert result.answers["accompanying_minors"] == 2
     assert result.answers["interview_date"] == (TODAY - timedelta(days=1)).isoformat()
+
+
+# Requests no browser sends: each is refused with a 4xx, never a 500, and stores nothing.
+@pytest.mark.parametrize(("overrides", "status"), [
+    ({"base_revision": "²"}, 422),
+    ({"base_revision": "9" * 5000}, 422),
+    ({"form_version": "9" * 5000}, 422),
+    ({"uuid": "x" * 10000}, 422),
+])
+def test_odd_hidden_values_are_refused(db, client_as, overrides, status):
+    response = client_as("officer").post_form("/en/intake/new", valid_intake(**overrides))
+    assert response.status_code == status
+    assert records.count(db, "intake", None) == 0
+
+
+def test_an_answer_sent_as_a_file_is_not_stored(app, db, client_as):
+    import io
+
+    officer = client_as("officer")
+    page = officer.get("/en/intake/new")
+    data = {**valid_intake(), "csrf_token": csrf_token(page.text)}
+    data["given_names"] = (io.BytesIO(b"Ana"), "a.txt")
+    response = officer.http.post("/en/intake/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert records.count(db, "intake", None) == 0
+
+
+def test_login_with_a_file_for_a_username_is_refused(client_as):
+    import io
+
+    client = client_as()
+    page = client.get("/en/login")
+    response = client.http.post("/en/login", content_type="multipart/form-data", data={
+        "csrf_token": csrf_token(page.text), "username": (io.BytesIO(b"officer"), "u.txt"),
+        "password": "x"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("before", ["99999999999999999999", "-99999999999999999999", "0", "x"])
+def test_odd_paging_values_are_ignored(client_as, before):
+    assert client_as("officer").get(f"/en/records?before={before}").status_code == 200
+
+
+@pytest.mark.parametrize("user_id", ["99999999999999999999", "-1", "0"])
+def test_odd_account_ids_are_not_found(client_as, user_id):
+    assert client_as("admin").get(f"/en/admin/users/{user_id}").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["Ma\u202eria", "Ana\u2028Luz", "Ana\u2066x\u2069"])
+def test_text_that_reorders_or_breaks_lines_is_refused(name):
+    result = validate(INTAKE, valid_intake(given_names=name), TODAY)
+    assert result.errors["given_names"].code == "control_characters"
+
+
+def test_invisible_characters_do_not_hide_a_record_from_search(db, client_as):
+    officer = client_as("officer")
+    officer.post_form("/en/intake/new", valid_intake(given_names="Ma\u200bría",
+                                                     first_surname="Gar\u00adcía"))
+    page = officer.get("/en/records?q=maria garcia").text
+    assert "Ma\u200bría" in page
+
+
+def test_line_breaks_count_as_one_character():
+    notes = ("x" * 99 + "\r\n") * 10  # 1,000 characters as the browser counts them
+    result = validate(INTAKE, valid_intake(notes=notes), TODAY)
+    assert result.ok, result.errors
+    assert "\r" not in result.answers["notes"]

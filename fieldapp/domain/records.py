@@ -59,10 +59,16 @@ def content_hash(answers: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def decide(head: Head | None, *, form: str, post: str, base_revision: int, hash: str) -> Decision:
+def decide(
+    head: Head | None, *, form: str, post: str, base_revision: int, hash: str,
+    stored_next_hash: str | None = None,
+) -> Decision:
     """Apply the resubmission contract to one incoming revision.
 
-    `base_revision` is the revision the sender edited (0 for a new record).
+    `base_revision` is the revision the sender edited (0 for a new record); `stored_next_hash` is
+    the hash of the receiver's revision `base_revision + 1`, if it has one: equal to `hash`, the
+    incoming revision was stored before (a resend after a lost acknowledgement), however many
+    revisions came after it.
     """
     if head is None:
         if base_revision != 0:
@@ -70,8 +76,8 @@ def decide(head: Head | None, *, form: str, post: str, base_revision: int, hash:
         return Decision(Outcome.STORED, 1)
     if head.form != form or head.post != post:
         return Decision(Outcome.REJECTED, head.revision, "uuid_taken")
-    if head.revision == base_revision + 1 and head.hash == hash:
-        return Decision(Outcome.DUPLICATE, head.revision)
+    if stored_next_hash == hash:
+        return Decision(Outcome.DUPLICATE, base_revision + 1)
     if head.revision == base_revision:
         if head.hash == hash:  # an edit that changes nothing adds no revision
             return Decision(Outcome.DUPLICATE, head.revision)

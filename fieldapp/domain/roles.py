@@ -10,6 +10,11 @@ RECORD_READERS = (OFFICER, SUPERVISOR, CENTRAL)
 RECORD_CAPTURERS = (OFFICER, SUPERVISOR)
 # Specific needs are sensitive: the post's field staff and central office, not account admins.
 SENSITIVE_READERS = (OFFICER, SUPERVISOR, CENTRAL)
+# Correcting a record rewrites every section, so only those who see every section may do it.
+RECORD_EDITORS = tuple(r for r in RECORD_READERS if r in SENSITIVE_READERS)
+# What a post's admin may manage on the web: accounts of their own post in these roles. Central
+# accounts see every post, so they are made with the command line on the server itself.
+POST_ADMIN_ROLES = (OFFICER, SUPERVISOR, ADMIN)
 
 
 def sees_all_posts(role: str) -> bool:

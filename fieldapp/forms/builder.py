@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 
 from babel import Locale
 from flask_babel import get_locale, gettext, lazy_gettext
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 
 from fieldapp.domain.records import is_uuid
 from fieldapp.forms import countries, html
+from fieldapp.forms.base import Form
 from fieldapp.forms.messages import message
 from fieldapp.forms.schema import Field, FormDefinition
 from fieldapp.forms.validate import Result, validate
@@ -19,6 +20,7 @@ from fieldapp.forms.validate import Result, validate
 EXTRA_COUNTRY_LABELS = {"XX": lazy_gettext("Stateless")}
 TAMPERED = lazy_gettext("The form was altered and cannot be saved. Open a new form and try again.")
 
+_REVISION = re.compile(r"[0-9]{1,9}")
 _FIELD_CLASSES = {
     "text": StringField, "phone": StringField, "date": StringField, "integer": StringField,
     "textarea": TextAreaField, "choice": SelectField, "country": SelectField,
@@ -50,16 +52,13 @@ def choices(f: Field) -> list[tuple[str, str]]:
     return [(c.code, choice_label(f, c.code)) for c in f.choices]
 
 
-class DefinitionForm(FlaskForm):
+class DefinitionForm(Form):
     """A Flask-WTF form built from a definition; `validate` runs the one shared validator."""
 
     definition: FormDefinition
     uuid = HiddenField()
     base_revision = HiddenField()
     form_version = HiddenField()
-
-    class Meta:
-        locales = False
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,7 +73,7 @@ class DefinitionForm(FlaskForm):
         """Hidden fields a browser never changes: uuid, base revision, form version."""
         return not (
             is_uuid(self.uuid.data)
-            and (self.base_revision.data or "").isdigit()
+            and _REVISION.fullmatch(self.base_revision.data or "")
             and self.form_version.data == str(self.definition.version)
         )
 
@@ -82,7 +81,10 @@ class DefinitionForm(FlaskForm):
         csrf_ok = super().validate(extra_validators)
         self.result = validate(self.definition, self.raw_answers(), self.today)
         for name, error in self.result.errors.items():
-            self[name].errors = [message(error)]
+            if name in self.definition.fields_by_name:
+                self[name].errors = [message(error)]
+            else:
+                self.form_errors_extra.append(message(error))
         if self.tampered():
             self.form_errors_extra.append(str(TAMPERED))
         return csrf_ok and self.result.ok and not self.form_errors_extra
@@ -94,6 +96,12 @@ class DefinitionForm(FlaskForm):
 
     def sections(self):
         return self.definition.sections
+
+    def first_input_id(self, name: str) -> str:
+        """The id the error summary links to: the input itself, or a group's first option."""
+        f = self.definition.fields_by_name[name]
+        grouped = f.type == "multichoice" or (f.type == "choice" and f.widget == "radio")
+        return f"f-{name}-1" if grouped else f"f-{name}"
 
     def all_errors(self) -> list[tuple[str, str]]:
         """(field id, message) for the error summary at the top of the page, in form order."""

@@ -11,8 +11,6 @@ from fieldapp.domain.text import fold
 # CLDR territories that are not ISO 3166-1 countries (groupings, pseudo-locales, exceptionally
 # reserved codes such as IC Canary Islands), left out of country lists. XK (Kosovo) stays.
 _NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
-# Codes outside ISO 3166 that the forms allow where a definition asks for them, with our own label.
-EXTRA = {"XX": "Stateless"}
 
 
 @cache

@@ -9,7 +9,8 @@ from fieldapp.forms.schema import Field
 from fieldapp.forms.validate import DEFAULT_MAX_LENGTH
 
 # The phone rule in browser terms: + then digits and separators (the server removes separators).
-PHONE_PATTERN = r"\+[1-9][0-9 \(\)\.\-]{7,28}"
+PHONE_PATTERN = r"\s*\+[1-9][0-9\s\(\)\.\-]{7,28}"
+INTEGER_PATTERN = r"\s*-?[0-9]{1,6}\s*"
 
 
 def attributes(f: Field, today: date, conditional: bool = False) -> dict:
@@ -32,11 +33,8 @@ def attributes(f: Field, today: date, conditional: bool = False) -> dict:
     if f.type == "phone":
         attrs.update(type="tel", pattern=PHONE_PATTERN, autocomplete="off")
     if f.type == "integer":
-        attrs.update(type="number", step=1, inputmode="numeric")
-        if f.min is not None:
-            attrs["min"] = f.min
-        if f.max is not None:
-            attrs["max"] = f.max
+        # Text with a digits pattern, not type=number: that accepts "3e1", which the server refuses.
+        attrs.update(inputmode="numeric", pattern=INTEGER_PATTERN, maxlength=9)
     if f.type == "date":
         attrs["type"] = "date"
         if f.min:

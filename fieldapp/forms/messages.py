@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask_babel import format_date, gettext, lazy_gettext
+from datetime import date
+
+from flask_babel import format_date, format_decimal, gettext, lazy_gettext
 
 from fieldapp.forms.validate import Error
 
@@ -27,6 +29,7 @@ _MESSAGES = {
     "unknown_choice": lazy_gettext("Choose one of the options offered."),
     "exclusive_choice": lazy_gettext("This option cannot be combined with the others."),
     "unknown_country": lazy_gettext("Choose a country from the list."),
+    "not_text": lazy_gettext("Answers must be typed in the form, not sent as files."),
 }
 
 
@@ -37,7 +40,7 @@ def message(error: Error) -> str:
         label = params["other"]  # a field label: an English msgid from the form definition
         params["other"] = gettext(label)
     if error.code == "date_too_early":
-        from datetime import date
-
         params["min"] = format_date(date.fromisoformat(params["min"]), "long")
+    else:
+        params.update({k: format_decimal(v) for k, v in params.items() if isinstance(v, int)})
     return str(_MESSAGES[error.code]) % params if params else str(_MESSAGES[error.code])

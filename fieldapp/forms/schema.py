@@ -30,7 +30,8 @@ class Condition:
 
     def holds(self, answers: dict) -> bool:
         value = answers.get(self.field)
-        chosen = set(value) if isinstance(value, list) else {value or ""}
+        # Nothing chosen is the empty code "", for a multichoice as for a choice (as in form.js).
+        chosen = (set(value) or {""}) if isinstance(value, list) else {value or ""}
         found = bool(chosen & set(self.values))
         return not found if self.negate else found
 
@@ -90,6 +91,7 @@ class FormDefinition:
     sections: tuple[Section, ...]
     search_name: tuple[str, ...] = ()
     search_document: str = ""
+    anonymous: Condition | None = None
     fields_by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -99,6 +101,9 @@ class FormDefinition:
     @property
     def answer_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type != "note")
+
+    def is_anonymous(self, answers: dict) -> bool:
+        return self.anonymous is not None and self.anonymous.holds(answers)
 
     def section_of(self, field_name: str) -> Section:
         return next(s for s in self.sections if any(f.name == field_name for f in s.fields))
@@ -159,6 +164,7 @@ def parse(data: dict) -> FormDefinition:
     definition = FormDefinition(
         form=data["form"], version=data["version"], title=data["title"], sections=tuple(sections),
         search_name=tuple(search.get("name", ())), search_document=search.get("document", ""),
+        anonymous=_condition(data.get("anonymous"), named, "anonymous"),
     )
     definition.fields_by_name.update({f.name: f for f in definition.fields})
     _check_references(definition)
@@ -169,15 +175,19 @@ def _check_references(definition: FormDefinition) -> None:
     names = definition.fields_by_name
     if len(names) != len(definition.fields):
         raise DefinitionError(f"{definition.form}: duplicate field names")
-    conditions = [s.relevant for s in definition.sections]
+    order = [f.name for f in definition.fields]
+    for section in definition.sections:
+        first = order.index(section.fields[0].name) if section.fields else len(order)
+        if section.relevant and section.relevant.field not in order[:first]:
+            raise DefinitionError(f"section {section.id}: condition on a later or unknown field")
     for f in definition.fields:
-        conditions += [f.relevant, f.required_if]
         for ref in (f.not_before, f.not_after):
             if ref and ref not in names:
                 raise DefinitionError(f"field {f.name}: unknown field {ref!r}")
-    for c in filter(None, conditions):
-        if c.field not in names:
-            raise DefinitionError(f"condition on unknown field {c.field!r}")
+        earlier = order[: order.index(f.name)]
+        for c in filter(None, (f.relevant, f.required_if)):
+            if c.field not in earlier:
+                raise DefinitionError(f"field {f.name}: condition on a later or unknown field")
     for ref in (*definition.search_name, definition.search_document):
         if ref and ref not in names:
             raise DefinitionError(f"search on unknown field {ref!r}")

@@ -19,7 +19,14 @@ _INTEGER = re.compile(r"^-?[0-9]{1,9}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
-_MULTILINE_OK = {"\n", "\r", "\t"}
+_MULTILINE_OK = {"\n", "\t"}
+# Invisible characters that reorder or split text: refused so a name reads and searches as typed.
+_INVISIBLE = {"\u2028", "\u2029"} | {chr(c) for c in range(0x202A, 0x202F)} | {
+    chr(c) for c in range(0x2066, 0x206A)}
+
+
+class NotText(TypeError):
+    """A value that is neither text nor a list of text (a file upload, say)."""
 
 
 @dataclass(frozen=True)
@@ -38,38 +45,46 @@ class Result:
         return not self.errors
 
 
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise NotText(type(value).__name__)
+    # Browsers send line breaks as CRLF; count and store them as one character.
+    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
 def _normalise(value) -> str | list[str]:
     if isinstance(value, list):
         seen = []
-        for v in value:
-            v = str(v).strip()
+        for v in map(_text, value):
             if v and v not in seen:
                 seen.append(v)
         return seen
-    return unicodedata.normalize("NFC", str(value if value is not None else "")).strip()
+    return _text(value)
 
 
 def _has_control(text: str, multiline: bool) -> bool:
     for c in text:
         if multiline and c in _MULTILINE_OK:
             continue
-        if unicodedata.category(c) in ("Cc", "Cs"):
+        if unicodedata.category(c) in ("Cc", "Cs") or c in _INVISIBLE:
             return True
     return False
 
 
-def relevant_fields(definition: FormDefinition, raw: dict) -> dict[str, bool]:
-    """Which fields apply, evaluated in form order so an irrelevant answer counts as empty."""
+def _applicable(definition: FormDefinition, raw: dict) -> dict:
+    """The normalised answers to the questions that apply, in form order (an irrelevant answer
+    counts as empty for the questions after it); absent keys are questions that do not apply."""
     effective: dict = {}
-    relevance = {}
     for section in definition.sections:
         for f in section.fields:
-            applies = all(c is None or c.holds(effective) for c in (section.relevant, f.relevant))
-            relevance[f.name] = applies
-            effective[f.name] = _normalise(raw.get(f.name, [] if f.type == "multichoice" else ""))
-            if not applies:
-                effective[f.name] = [] if f.type == "multichoice" else ""
-    return relevance
+            if f.type == "note":
+                continue
+            value = _normalise(raw.get(f.name, [] if f.type == "multichoice" else ""))
+            if all(c is None or c.holds(effective) for c in (section.relevant, f.relevant)):
+                effective[f.name] = value
+    return effective
 
 
 def _check(f: Field, value, today: date):
@@ -128,20 +143,23 @@ def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
     Irrelevant answers are dropped (a refused consent keeps only the anonymous minimum); empty
     optional answers are left out of the clean answers.
     """
-    relevance = relevant_fields(definition, raw)
     answers: dict = {}
     errors: dict[str, Error] = {}
+    try:
+        applicable = _applicable(definition, raw)
+    except NotText:
+        return Result({}, {"_form": Error("not_text")})
     for f in definition.answer_fields:
-        if not relevance[f.name]:
+        if f.name not in applicable:
             continue
-        value = _normalise(raw.get(f.name, [] if f.type == "multichoice" else ""))
+        value = applicable[f.name]
         if f.type != "multichoice" and isinstance(value, list):
             errors[f.name] = Error("unknown_choice" if f.choices else "invalid_format")
             continue
         if f.type == "multichoice" and not isinstance(value, list):
             value = [value] if value else []
         if not value:
-            if f.required or (f.required_if and f.required_if.holds(raw)):
+            if f.required or (f.required_if and f.required_if.holds(applicable)):
                 errors[f.name] = Error("required")
             continue
         clean, error = _check(f, value, today)

@@ -74,6 +74,12 @@ def initial(db: Database) -> None:
     """)
 
 
+@migrations(name="0002_session_generation")
+def session_generation(db: Database) -> None:
+    # Bumped at logout: every session of the account carries the generation it started in.
+    db.execute("ALTER TABLE users ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -52,9 +52,12 @@ def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> l
 def _apply(db: Database, sub: Submission, at: str) -> Decision:
     digest = content_hash(sub.answers)
     definition = sub.definition
+    stored = db.execute(
+        "SELECT hash FROM revisions WHERE uuid = ? AND revision = ?", [sub.uuid, sub.base_revision + 1]
+    ).fetchone()
     decision = decide(
         _head(db, sub.uuid), form=definition.form, post=sub.post,
-        base_revision=sub.base_revision, hash=digest,
+        base_revision=sub.base_revision, hash=digest, stored_next_hash=stored[0] if stored else None,
     )
     if decision.outcome is not Outcome.STORED:
         return decision

@@ -9,7 +9,10 @@ from sqlite_utils import Database
 from fieldapp.domain.records import now
 from fieldapp.storage.db import write
 
-_COLUMNS = "id, username, full_name, password_hash, role, post, active, created_at, updated_at"
+_COLUMNS = (
+    "id, username, full_name, password_hash, role, post, active, created_at, updated_at,"
+    " session_generation"
+)
 
 
 class UsernameTaken(ValueError):
@@ -42,8 +45,11 @@ def by_username(db: Database, username: str) -> dict | None:
     return next(db.query(f"SELECT {_COLUMNS} FROM users WHERE username = ?", [username]), None)
 
 
-def all_users(db: Database) -> list[dict]:
-    return list(db.query(f"SELECT {_COLUMNS} FROM users ORDER BY username COLLATE NOCASE"))
+def all_users(db: Database, post: str | None = None) -> list[dict]:
+    """Every account, or those of one post, by username."""
+    where, params = ("WHERE post = ?", [post]) if post else ("", [])
+    sql = f"SELECT {_COLUMNS} FROM users {where} ORDER BY username COLLATE NOCASE"
+    return list(db.query(sql, params))
 
 
 def update(db: Database, user_id: int, **changes) -> None:
@@ -56,6 +62,14 @@ def update(db: Database, user_id: int, **changes) -> None:
         db.execute(
             f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
             [*changes.values(), now(), user_id],
+        )
+
+
+def end_sessions(db: Database, user_id: int) -> None:
+    """End every session of an account (they carry the generation they started in)."""
+    with write(db):
+        db.execute(
+            "UPDATE users SET session_generation = session_generation + 1 WHERE id = ?", [user_id]
         )
 
 

@@ -24,12 +24,14 @@ def _template_helpers(app: Flask) -> None:
 
     from flask_babel import format_date, format_datetime, format_decimal
 
+    from fieldapp.domain import roles
     from fieldapp.forms.builder import choices
     from fieldapp.forms.html import relevance
     from fieldapp.web.admin import ROLE_LABELS
     from fieldapp.web.main import asset_url
 
     app.jinja_env.globals.update(
+        roles=roles,
         asset=asset_url,
         choices=choices,
         relevance=relevance,

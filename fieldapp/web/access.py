@@ -10,6 +10,11 @@ from flask import Flask, abort, current_app, g, redirect, request, session, url_
 from fieldapp.storage import users
 from fieldapp.web.db import get_db
 
+CSP = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
 
 def allow(*roles: str, public: bool = False):
     """Declare the roles that may use a view: `@allow("officer", "supervisor")`."""
@@ -32,6 +37,7 @@ def log_in(user: dict) -> None:
     session.clear()
     session["uid"] = user["id"]
     session["stamp"] = password_stamp(user["password_hash"])
+    session["generation"] = user["session_generation"]
     session.permanent = False
 
 
@@ -40,7 +46,11 @@ def _load_user() -> dict | None:
     if uid is None:
         return None
     user = users.get(get_db(), uid)
-    if not user or not user["active"] or session.get("stamp") != password_stamp(user["password_hash"]):
+    if (
+        not user or not user["active"]
+        or session.get("stamp") != password_stamp(user["password_hash"])
+        or session.get("generation") != user["session_generation"]
+    ):
         session.clear()
         return None
     return user
@@ -67,6 +77,18 @@ def init_app(app: Flask) -> None:
         if g.user["role"] not in roles:
             abort(403)
         return None
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            # Pages can hold personal data: no browser or proxy may keep a copy.
+            headers["Cache-Control"] = "no-store"
+        return response
 
     @app.context_processor
     def inject_user():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from fieldapp import accounts
-from fieldapp.domain.roles import ADMIN, ROLES
+from fieldapp.domain.roles import ADMIN, POST_ADMIN_ROLES
+from fieldapp.forms.base import Form
 from fieldapp.storage import users
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
@@ -25,13 +25,12 @@ ROLE_LABELS = {
 
 
 def _role_choices():
-    return [(r, ROLE_LABELS[r]) for r in ROLES]
+    return [(r, ROLE_LABELS[r]) for r in POST_ADMIN_ROLES]
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     full_name = StringField(lazy_gettext("Full name"), validators=[Optional(), Length(max=100)])
     role = SelectField(lazy_gettext("Role"), choices=_role_choices, validate_choice=False)
-    post = StringField(lazy_gettext("Post"), validators=[Optional(), Length(max=30)])
     active = BooleanField(lazy_gettext("Account active"), default=True)
 
 
@@ -43,18 +42,29 @@ class NewAccountForm(AccountForm):
     )
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     pass
 
 
 def _target(user_id: int) -> dict:
-    return users.get(get_db(), user_id) or abort(404)
+    """An account this admin may manage: same post, a field role. Others are not found."""
+    user = users.get(get_db(), user_id)
+    if user is None or user["post"] != g.user["post"] or user["role"] not in POST_ADMIN_ROLES:
+        abort(404)
+    return user
+
+
+def _check_role(form) -> bool:
+    if form.role.data not in POST_ADMIN_ROLES:
+        form.role.errors = [accounts.message("invalid_role")]
+        return False
+    return True
 
 
 @bp.get("/users")
 @allow(ADMIN)
 def index():
-    return render_template("admin/users.html", users=users.all_users(get_db()),
+    return render_template("admin/users.html", users=users.all_users(get_db(), g.user["post"]),
                            role_labels=ROLE_LABELS)
 
 
@@ -62,13 +72,11 @@ def index():
 @allow(ADMIN)
 def new():
     form = NewAccountForm()
-    if request.method == "GET":
-        form.post.data = g.user["post"]
-    elif form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit() and _check_role(form):
         password = form.password.data or accounts.generate_password()
         try:
             accounts.create(get_db(), username=form.username.data or "", password=password,
-                            role=form.role.data, post=form.post.data,
+                            role=form.role.data, post=g.user["post"],
                             full_name=form.full_name.data or "")
         except accounts.AccountError as e:
             form[e.field].errors = [e.message()]
@@ -79,17 +87,17 @@ def new():
         422 if request.method == "POST" else 200
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<int(max=2147483647):user_id>", methods=["GET", "POST"])
 @allow(ADMIN)
 def edit(user_id):
     target = _target(user_id)
     form = AccountForm(data=target if request.method == "GET" else None)
-    if request.method == "POST" and form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit() and _check_role(form):
         if target["id"] == g.user["id"] and (form.role.data != ADMIN or not form.active.data):
             form.role.errors = [gettext("You cannot remove your own administrator access.")]
         else:
             try:
-                accounts.update(get_db(), user_id, role=form.role.data, post=form.post.data,
+                accounts.update(get_db(), user_id, role=form.role.data, post=g.user["post"],
                                 full_name=form.full_name.data or "", active=form.active.data)
             except accounts.AccountError as e:
                 form[e.field].errors = [e.message()]
@@ -100,7 +108,7 @@ def edit(user_id):
                            reset_form=ResetForm()), 422 if request.method == "POST" else 200
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<int(max=2147483647):user_id>/password")
 @allow(ADMIN)
 def reset_password(user_id):
     target = _target(user_id)

@@ -6,24 +6,25 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from fieldapp import accounts
+from fieldapp.forms.base import Form
 from fieldapp.i18n import swap_language
+from fieldapp.storage import users
 from fieldapp.web.access import allow, log_in
 from fieldapp.web.db import get_db
 
 bp = Blueprint("auth", __name__, url_prefix="/<lang>")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(lazy_gettext("Username"), validators=[InputRequired(), Length(max=40)])
     password = PasswordField(lazy_gettext("Password"), validators=[InputRequired(), Length(max=256)])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     pass
 
 
@@ -58,5 +59,7 @@ def login():
 @allow(public=True)
 def logout():
     if LogoutForm().validate_on_submit():
+        if g.user:
+            users.end_sessions(get_db(), g.user["id"])
         session.clear()
     return redirect(url_for("auth.login"))

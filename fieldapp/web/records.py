@@ -36,14 +36,18 @@ def _own_post() -> str | None:
     return None if roles.sees_all_posts(g.user["role"]) else g.user["post"]
 
 
-def _visible_record(uuid: str) -> dict:
-    """The record if this user may see it; 404 otherwise, so other posts' uuids reveal nothing."""
+def _visible_record(uuid: str) -> tuple[dict, schema.FormDefinition]:
+    """The record and its form if this user may see it; 404 otherwise, so other posts' uuids
+    reveal nothing."""
     record = records.get(get_db(), uuid) if is_uuid(uuid) else None
     if record is None or record["deleted"]:
         abort(404)
     if not roles.may_see_post(g.user["role"], g.user["post"], record["post"]):
         abort(404)
-    return record
+    definition = schema.get(record["form"], record["form_version"])
+    if definition is None:  # captured with a form this version of fieldapp does not ship
+        abort(404)
+    return record, definition
 
 
 def _save(form, definition, post: str):
@@ -69,10 +73,7 @@ def _save(form, definition, post: str):
 
 
 def _render_form(form, *, title: str, record=None, status: int = 200):
-    return render_template(
-        "records/form.html", form=form, title=title, record=record,
-        sensitive=roles.may_see_sensitive(g.user["role"]),
-    ), status
+    return render_template("records/form.html", form=form, title=title, record=record), status
 
 
 @bp.route("/intake/new", methods=["GET", "POST"])
@@ -86,6 +87,10 @@ def new():
             "interview_date": date.today().isoformat(),
         })
         return _render_form(form, title=title)
+    # A form opened before a new version shipped is saved with the version it was opened with.
+    posted = request.form.get("form_version", "")
+    definition = schema.get(FORM, int(posted)) if posted.isdecimal() and len(posted) < 5 else None
+    definition = definition or schema.get(FORM)
     form = form_class(definition)(today=date.today())
     if form.validate():
         outcome = _save(form, definition, g.user["post"])
@@ -100,6 +105,8 @@ def new():
 def index():
     query = request.args.get("q", "")[:MAX_QUERY]
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < 2**63:
+        before = None
     size = current_app.config["PAGE_SIZE"]
     rows = records.search(get_db(), FORM, post=_own_post(), text=query, before=before,
                           limit=size + 1)
@@ -113,14 +120,14 @@ def index():
 @bp.get("/records/<uuid>")
 @allow(*roles.RECORD_READERS)
 def show(uuid):
-    record = _visible_record(uuid)
-    definition = schema.get(record["form"], record["form_version"])
+    record, definition = _visible_record(uuid)
     sensitive = roles.may_see_sensitive(g.user["role"])
     revisions = records.history(get_db(), uuid)
     shown = record
     wanted = request.args.get("revision", type=int)
     if wanted is not None:
         shown = next((r for r in revisions if r["revision"] == wanted), None) or abort(404)
+    withheld = shown is not record and definition.is_anonymous(record["answers"])
     changes, previous = [], {}
     for rev in revisions:
         changes.append((rev, display.changed_fields(
@@ -128,16 +135,17 @@ def show(uuid):
         previous = rev["answers"]
     return render_template(
         "records/view.html", record=record, shown=shown, definition=definition,
-        sections=display.sections(definition, shown["answers"], sensitive=sensitive),
-        history=reversed(changes), may_edit=g.user["role"] in roles.RECORD_READERS,
+        sections=[] if withheld else display.sections(definition, shown["answers"],
+                                                      sensitive=sensitive),
+        withheld=withheld,
+        history=reversed(changes),
     )
 
 
 @bp.route("/records/<uuid>/edit", methods=["GET", "POST"])
-@allow(*roles.RECORD_READERS)
+@allow(*roles.RECORD_EDITORS)
 def edit(uuid):
-    record = _visible_record(uuid)
-    definition = schema.get(record["form"], record["form_version"])
+    record, definition = _visible_record(uuid)
     title = gettext("Correct intake")
     cls = form_class(definition)
     if request.method == "GET":

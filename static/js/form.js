@@ -44,7 +44,12 @@
     return false;
   }
 
-  form.addEventListener("change", update);
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    // The server ignores surrounding spaces; so must the browser's pattern check.
+    if (input.matches("input[type=text], input[type=tel], input:not([type])")) { input.value = input.value.trim(); }
+    update();
+  });
   update();
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
