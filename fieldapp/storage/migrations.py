@@ -80,6 +80,12 @@ def session_generation(db: Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations(name="0003_live_records_index")
+def live_records_index(db: Database) -> None:
+    # Counting a post's records reads this small index instead of every row.
+    db.execute("CREATE INDEX records_live ON records (post, form) WHERE deleted = 0")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -133,7 +133,8 @@ def search(
 ) -> list[dict]:
     """Newest records first, optionally of one post, matching a name or document number prefix.
 
-    Pages with keyset pagination: pass the last row's id as `before` for the next page.
+    Pages with keyset pagination: pass the last row's id as `before` for the next page. Each
+    source is read newest first and stops at `limit`, so a page costs the same at any size.
     """
     where, params = ["r.form = ?", "r.deleted = 0"], [form]
     if post is not None:
@@ -142,23 +143,30 @@ def search(
     if before is not None:
         where.append("r.id < ?")
         params.append(before)
-    if text.strip():
-        sources, text_params = [], []
-        if words := _fts_query(text):
-            sources.append("SELECT rowid FROM records_search WHERE records_search MATCH ?")
-            text_params.append(words)
-        if key := doc_key(text):
-            sources.append("SELECT id FROM records WHERE doc_key >= ? AND doc_key < ?")
-            text_params += [key, key + "\uffff"]
-        if not sources:
-            return []
-        where.append(f"r.id IN ({' UNION '.join(sources)})")
-        params += text_params
     columns = ", ".join(f"r.{c}" for c in _COLUMNS)
-    sql = (
-        f"SELECT {columns} FROM records r WHERE {' AND '.join(where)} ORDER BY r.id DESC LIMIT ?"
-    )
-    return [_record(r) for r in db.query(sql, [*params, limit])]
+    conditions = " AND ".join(where)
+    if not text.strip():
+        sql = f"SELECT {columns} FROM records r WHERE {conditions} ORDER BY r.id DESC LIMIT ?"
+        return [_record(r) for r in db.query(sql, [*params, limit])]
+    rows: dict[int, dict] = {}
+    if words := _fts_query(text):
+        # CROSS JOIN keeps the full-text index as the outer loop, read in descending rowid order.
+        sql = (
+            f"SELECT {columns} FROM records_search s CROSS JOIN records r ON r.id = s.rowid"
+            f" WHERE records_search MATCH ? AND {conditions} ORDER BY s.rowid DESC LIMIT ?"
+        )
+        rows.update((r["id"], r) for r in db.query(sql, [words, *params, limit]))
+    if key := doc_key(text):
+        # Without INDEXED BY the planner walks every record in id order to skip the sort: a full
+        # scan whenever few documents match.
+        sql = (
+            f"SELECT {columns} FROM records r INDEXED BY records_doc_key"
+            f" WHERE r.doc_key != '' AND r.doc_key >= ? AND r.doc_key < ?"
+            f" AND {conditions} ORDER BY r.id DESC LIMIT ?"
+        )
+        rows.update((r["id"], r) for r in db.query(sql, [key, key + "\uffff", *params, limit]))
+    newest = sorted(rows, reverse=True)[:limit]
+    return [_record(rows[i]) for i in newest]
 
 
 def count(db: Database, form: str, post: str | None) -> int:
