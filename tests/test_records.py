@@ -280,3 +280,18 @@ def test_earlier_answers_are_withheld_once_a_record_is_anonymous(db, client_as):
     assert "María José" not in earlier and "AB123456" not in earlier
     assert "now anonymous" in earlier
     assert "María José" not in officer.get(url).text
+
+
+def test_links_are_kept_and_queryable(db):
+    course, _ = _save(db)
+    person, _ = _save(db)
+    enrolment = records.Submission(str(uuidlib.uuid4()), INTAKE, {"notes": "x"}, POST_A, "dev",
+                                   "officer", parent=course, person=person)
+    records.save(db, enrolment)
+    edited = records.Submission(enrolment.uuid, INTAKE, {"notes": "y"}, POST_A, "dev", "officer",
+                                base_revision=1)
+    records.save(db, edited)  # an edit does not move the record
+    [child] = records.children(db, course, "intake")
+    assert (child["uuid"], child["person"], child["revision"]) == (enrolment.uuid, person, 2)
+    assert [r["uuid"] for r in records.about_person(db, person, "intake")] == [enrolment.uuid]
+    assert records.children(db, person, "intake") == []

@@ -86,6 +86,18 @@ def live_records_index(db: Database) -> None:
     db.execute("CREATE INDEX records_live ON records (post, form) WHERE deleted = 0")
 
 
+@migrations(name="0004_record_links")
+def record_links(db: Database) -> None:
+    # Records point at others: a session at its course, an enrolment at its course and person, an
+    # attendance mark at its session and person. Set when a record is created, never changed.
+    db.executescript("""
+    ALTER TABLE records ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+    ALTER TABLE records ADD COLUMN person TEXT NOT NULL DEFAULT '';
+    CREATE INDEX records_parent ON records (parent, form) WHERE parent != '';
+    CREATE INDEX records_person ON records (person, form) WHERE person != '';
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

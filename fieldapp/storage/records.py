@@ -24,6 +24,8 @@ class Submission:
     device: str
     user: str
     base_revision: int = 0
+    parent: str = ""  # uuid of the record this one belongs to (a session's course)
+    person: str = ""  # uuid of the person this record is about (an enrolment's participant)
 
 
 def _title(definition: FormDefinition, answers: dict) -> str:
@@ -68,10 +70,10 @@ def _apply(db: Database, sub: Submission, at: str) -> Decision:
     if revision == 1:
         db.execute(
             "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
-            " updated_by, updated_at, revision, hash, data, title, doc_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            " updated_by, updated_at, revision, hash, data, title, doc_key, parent, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, at,
-             sub.user, at, digest, data, title, doc],
+             sub.user, at, digest, data, title, doc, sub.parent, sub.person],
         )
     else:
         db.execute(
@@ -95,6 +97,7 @@ def _apply(db: Database, sub: Submission, at: str) -> Decision:
 _COLUMNS = (
     "id", "uuid", "form", "form_version", "post", "device", "created_by", "created_at",
     "updated_by", "updated_at", "revision", "hash", "deleted", "data", "title", "doc_key",
+    "parent", "person",
 )
 
 
@@ -167,6 +170,26 @@ def search(
         rows.update((r["id"], r) for r in db.query(sql, [key, key + "\uffff", *params, limit]))
     newest = sorted(rows, reverse=True)[:limit]
     return [_record(rows[i]) for i in newest]
+
+
+def children(db: Database, parent: str, form: str) -> list[dict]:
+    """The live records of one form that belong to `parent`, oldest first."""
+    columns = ", ".join(_COLUMNS)
+    rows = db.query(
+        f"SELECT {columns} FROM records WHERE parent = ? AND form = ? AND deleted = 0 ORDER BY id",
+        [parent, form],
+    )
+    return [_record(r) for r in rows]
+
+
+def about_person(db: Database, person: str, form: str) -> list[dict]:
+    """The live records of one form about a person, oldest first."""
+    columns = ", ".join(_COLUMNS)
+    rows = db.query(
+        f"SELECT {columns} FROM records WHERE person = ? AND form = ? AND deleted = 0 ORDER BY id",
+        [person, form],
+    )
+    return [_record(r) for r in rows]
 
 
 def count(db: Database, form: str, post: str | None) -> int:
