@@ -22,7 +22,8 @@ TAMPERED = lazy_gettext("The form was altered and cannot be saved. Open a new fo
 
 _REVISION = re.compile(r"[0-9]{1,9}")
 _FIELD_CLASSES = {
-    "text": StringField, "phone": StringField, "date": StringField, "integer": StringField,
+    "text": StringField, "phone": StringField, "date": StringField, "time": StringField,
+    "integer": StringField,
     "textarea": TextAreaField, "choice": SelectField, "country": SelectField,
     "multichoice": SelectMultipleField,
 }

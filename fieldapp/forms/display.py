@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
-from flask_babel import format_date, format_decimal
+from flask_babel import format_date, format_decimal, format_time
 
 from fieldapp.forms.builder import choice_label
 from fieldapp.forms.schema import Field, FormDefinition, Section
@@ -22,6 +22,8 @@ def value(f: Field, answer) -> str:
         return format_date(date.fromisoformat(answer), "medium")
     if f.type == "integer":
         return format_decimal(answer)
+    if f.type == "time":
+        return format_time(time.fromisoformat(answer), "short")
     return str(answer)
 
 

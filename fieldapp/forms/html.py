@@ -35,6 +35,8 @@ def attributes(f: Field, today: date, conditional: bool = False) -> dict:
     if f.type == "integer":
         # Text with a digits pattern, not type=number: that accepts "3e1", which the server refuses.
         attrs.update(inputmode="numeric", pattern=INTEGER_PATTERN, maxlength=9)
+    if f.type == "time":
+        attrs["type"] = "time"
     if f.type == "date":
         attrs["type"] = "date"
         if f.min:

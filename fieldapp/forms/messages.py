@@ -22,6 +22,7 @@ _MESSAGES = {
     "too_small": lazy_gettext("Enter a number of at least %(min)s."),
     "too_large": lazy_gettext("Enter a number of at most %(max)s."),
     "invalid_date": lazy_gettext("Enter a valid date."),
+    "invalid_time": lazy_gettext("Enter a time as hours and minutes, for example 14:30."),
     "date_too_early": lazy_gettext("The date cannot be before %(min)s."),
     "date_in_future": lazy_gettext("The date cannot be in the future."),
     "date_before_other": lazy_gettext("The date cannot be before “%(other)s”."),

@@ -11,7 +11,7 @@ from pathlib import Path
 DEFINITIONS = Path(__file__).parent / "definitions"
 
 FIELD_TYPES = {
-    "text", "textarea", "integer", "date", "choice", "multichoice", "country", "phone", "note",
+    "text", "textarea", "integer", "date", "time", "choice", "multichoice", "country", "phone", "note",
 }
 _FILE_NAME = re.compile(r"^(?P<form>[a-z][a-z0-9_]*)-(?P<version>[0-9]+)\.toml$")
 

@@ -17,6 +17,7 @@ from fieldapp.forms.schema import Field, FormDefinition
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 2000, "phone": 30}
 _INTEGER = re.compile(r"^-?[0-9]{1,9}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
 _MULTILINE_OK = {"\n", "\t"}
@@ -123,6 +124,8 @@ def _check(f: Field, value, today: date):
         if f.not_future and day > today:
             return None, Error("date_in_future")
         return value, None
+    if f.type == "time":  # 24-hour HH:MM; browsers send seconds only when asked for them
+        return (value, None) if _TIME.match(value) else (None, Error("invalid_time"))
     if f.type == "choice":
         return (value, None) if value in f.codes else (None, Error("unknown_choice"))
     if f.type == "multichoice":
