@@ -121,3 +121,39 @@ def valid_intake(**overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def valid_course(**overrides) -> dict:
+    data = {"uuid": str(uuidlib.uuid4()), "base_revision": "0", "form_version": "1",
+            "title": "Soldadura básica", "area": "vocational", "partner": "SENA",
+            "start_date": "2026-11-02", "end_date": "2026-11-27", "min_attendance": "80",
+            "capacity": "25"}
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def valid_session(**overrides) -> dict:
+    data = {"uuid": str(uuidlib.uuid4()), "base_revision": "0", "form_version": "1",
+            "date": "2026-11-03", "start_time": "09:00", "end_time": "12:00", "place": "Aula 2",
+            "facilitator": "Rosa Quispe", "status": "scheduled"}
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def make_course(http, **overrides) -> str:
+    """Create a course through the web as the logged-in client (CSRF may be off); its uuid."""
+    data = valid_course(**overrides)
+    page = http.get("/en/courses/new")
+    token = csrf_token(page.text) if "csrf_token" in page.text else ""
+    response = http.post("/en/courses/new", data={"csrf_token": token, **data})
+    assert response.status_code == 302, response.text[:2000]
+    return data["uuid"]
+
+
+def make_session(http, course: str, **overrides) -> str:
+    data = valid_session(**overrides)
+    page = http.get(f"/en/courses/{course}/sessions/new")
+    token = csrf_token(page.text) if "csrf_token" in page.text else ""
+    response = http.post(f"/en/courses/{course}/sessions/new", data={"csrf_token": token, **data})
+    assert response.status_code == 302, response.text[:2000]
+    return data["uuid"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from fieldapp.storage import users
-from tests.conftest import ACCOUNTS, csrf_token, valid_intake
+from tests.conftest import ACCOUNTS, csrf_token, make_course, make_session, valid_intake
 
 PUBLIC = "public"
 CAPTURERS = {"officer", "supervisor"}
 READERS = {"officer", "supervisor", "central"}
 ADMINS = {"admin"}
+MANAGERS = {"supervisor", "central"}
 EVERYONE = {"officer", "supervisor", "central", "admin"}
 
 # endpoint -> who may use it. A new route must be added here, or test_matrix_covers_every_route fails.
@@ -23,6 +24,12 @@ EXPECTED = {
     "records.index": READERS,
     "records.show": READERS,
     "records.edit": READERS,
+    "trainings.courses": READERS,
+    "trainings.course": READERS,
+    "trainings.new_course": MANAGERS,
+    "trainings.edit_course": MANAGERS,
+    "trainings.new_session": MANAGERS,
+    "trainings.edit_session": MANAGERS,
     "admin.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
@@ -37,7 +44,10 @@ def world(app, db, client_as):
     data = valid_intake()
     response = client_as("officer").http.post("/en/intake/new", data=data)
     assert response.status_code == 302
-    return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "supervisor")["id"]}
+    course = make_course(client_as("supervisor").http)
+    session = make_session(client_as("supervisor").http, course)
+    return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "supervisor")["id"],
+            "course": course, "session": session}
 
 
 def _routes(app):
@@ -50,7 +60,13 @@ def _routes(app):
             yield rule, method
 
 
+# Which record each object route's <uuid> names.
+UUID_OF = {"trainings.course": "course", "trainings.edit_course": "course",
+           "trainings.new_session": "course", "trainings.edit_session": "session"}
+
+
 def _url(app, rule, values):
+    values = dict(values, uuid=values[UUID_OF.get(rule.endpoint, "uuid")])
     with app.test_request_context():
         from flask import url_for
 

@@ -67,6 +67,7 @@ def test_participant_needs_consent():
     ({"type": "colour"}, "unknown type"),
     ({"type": "choice", "list": "missing"}, "unknown list"),
     ({"relevant": "undefined"}, "unknown condition"),
+    ({"label": "Share (%)"}, "'%' in a label"),
 ])
 def test_inconsistent_definitions_are_refused(data, message):
     definition = {

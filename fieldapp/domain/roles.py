@@ -12,6 +12,9 @@ RECORD_CAPTURERS = (OFFICER, SUPERVISOR)
 SENSITIVE_READERS = (OFFICER, SUPERVISOR, CENTRAL)
 # Correcting a record rewrites every section, so only those who see every section may do it.
 RECORD_EDITORS = tuple(r for r in RECORD_READERS if r in SENSITIVE_READERS)
+# Who may create and change training courses and their sessions.
+TRAINING_MANAGERS = (SUPERVISOR, CENTRAL)
+
 # What a post's admin may manage on the web: accounts of their own post in these roles. Central
 # accounts see every post, so they are made with the command line on the server itself.
 POST_ADMIN_ROLES = (OFFICER, SUPERVISOR, ADMIN)

@@ -31,6 +31,9 @@ _MESSAGES = {
     "exclusive_choice": lazy_gettext("This option cannot be combined with the others."),
     "unknown_country": lazy_gettext("Choose a country from the list."),
     "not_text": lazy_gettext("Answers must be typed in the form, not sent as files."),
+    "session_ends_before_start": lazy_gettext("The session must end after it starts."),
+    "session_outside_course": lazy_gettext(
+        "The date must be within the course, from %(start)s to %(end)s."),
 }
 
 
@@ -42,6 +45,8 @@ def message(error: Error) -> str:
         params["other"] = gettext(label)
     if error.code == "date_too_early":
         params["min"] = format_date(date.fromisoformat(params["min"]), "long")
+    elif error.code == "session_outside_course":
+        params = {k: format_date(date.fromisoformat(v), "long") for k, v in params.items()}
     else:
         params.update({k: format_decimal(v) for k, v in params.items() if isinstance(v, int)})
     return str(_MESSAGES[error.code]) % params if params else str(_MESSAGES[error.code])

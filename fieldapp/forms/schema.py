@@ -172,6 +172,14 @@ def parse(data: dict) -> FormDefinition:
 
 
 def _check_references(definition: FormDefinition) -> None:
+    texts = [definition.title]
+    for section in definition.sections:
+        texts += [section.title, section.hint]
+        for f in section.fields:
+            texts += [f.label, f.hint, *(c.label for c in f.choices)]
+    if any("%" in t for t in texts):
+        # Templates translate with new-style gettext, which %-formats every message.
+        raise DefinitionError(f"{definition.form}: '%' in a label breaks translation; spell it out")
     names = definition.fields_by_name
     if len(names) != len(definition.fields):
         raise DefinitionError(f"{definition.form}: duplicate field names")

@@ -65,6 +65,11 @@ def update(db: Database, user_id: int, **changes) -> None:
         )
 
 
+def posts(db: Database) -> list[str]:
+    """Every post that has an account, in order."""
+    return [r[0] for r in db.execute("SELECT DISTINCT post FROM users WHERE post IS NOT NULL ORDER BY post")]
+
+
 def end_sessions(db: Database, user_id: int) -> None:
     """End every session of an account (they carry the generation they started in)."""
     with write(db):

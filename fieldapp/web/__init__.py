@@ -8,13 +8,13 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from fieldapp.web import access, admin, auth, db, errors, main, records
+    from fieldapp.web import access, admin, auth, db, errors, main, records, trainings
 
     CSRFProtect(app)
     db.init_app(app)
     access.init_app(app)
     errors.init_app(app)
-    for blueprint in (main.bp, auth.bp, records.bp, admin.bp):
+    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp):
         app.register_blueprint(blueprint)
     _template_helpers(app)
 
@@ -25,7 +25,7 @@ def _template_helpers(app: Flask) -> None:
     from flask_babel import format_date, format_datetime, format_decimal
 
     from fieldapp.domain import roles
-    from fieldapp.forms.builder import choices
+    from fieldapp.forms.builder import choice_label, choices
     from fieldapp.forms.html import relevance
     from fieldapp.web.admin import ROLE_LABELS
     from fieldapp.web.main import asset_url
@@ -34,6 +34,7 @@ def _template_helpers(app: Flask) -> None:
         roles=roles,
         asset=asset_url,
         choices=choices,
+        choice_label=choice_label,
         relevance=relevance,
         role_label=lambda role: ROLE_LABELS.get(role, role),
         format_iso_date=lambda text: format_date(date.fromisoformat(text), "medium"),

@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     abort,
     current_app,
-    flash,
     g,
     redirect,
     render_template,
@@ -18,10 +17,11 @@ from flask import (
 from flask_babel import gettext
 
 from fieldapp.domain import roles
-from fieldapp.domain.records import Outcome, is_uuid, new_uuid
+from fieldapp.domain.records import is_uuid, new_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
 from fieldapp.storage import records
+from fieldapp.web import capture
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 
@@ -50,28 +50,6 @@ def _visible_record(uuid: str) -> tuple[dict, schema.FormDefinition]:
     return record, definition
 
 
-def _save(form, definition, post: str):
-    """Store a validated form; redirect on success, or return the message to show with the form."""
-    submission = records.Submission(
-        uuid=form.uuid.data, definition=definition, answers=form.result.answers, post=post,
-        device=current_app.config["DEVICE_ID"], user=g.user["username"],
-        base_revision=int(form.base_revision.data),
-    )
-    decision = records.save(get_db(), submission)
-    if decision.outcome is Outcome.STORED:
-        flash(gettext("Record saved."), "success")
-    elif decision.outcome is Outcome.DUPLICATE:
-        flash(gettext("This record was already saved; nothing was changed."), "info")
-    elif decision.outcome is Outcome.CONFLICT:
-        return gettext(
-            "Someone else changed this record since you opened it. Your answers are still below: "
-            "open the record in a new tab, compare, and save again from there."
-        )
-    else:
-        return str(TAMPERED)
-    return redirect(url_for("records.show", uuid=submission.uuid))
-
-
 def _render_form(form, *, title: str, record=None, status: int = 200):
     return render_template("records/form.html", form=form, title=title, record=record), status
 
@@ -93,10 +71,10 @@ def new():
     definition = definition or schema.get(FORM)
     form = form_class(definition)(today=date.today())
     if form.validate():
-        outcome = _save(form, definition, g.user["post"])
-        if not isinstance(outcome, str):
-            return outcome
-        form.form_errors_extra.append(outcome)
+        problem = capture.save(form, definition, post=g.user["post"])
+        if problem is None:
+            return redirect(url_for("records.show", uuid=form.uuid.data))
+        form.form_errors_extra.append(problem)
     return _render_form(form, title=title, status=422)
 
 
@@ -158,8 +136,8 @@ def edit(uuid):
     if form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
     elif form.validate():
-        outcome = _save(form, definition, record["post"])
-        if not isinstance(outcome, str):
-            return outcome
-        form.form_errors_extra.append(outcome)
+        problem = capture.save(form, definition, post=record["post"])
+        if problem is None:
+            return redirect(url_for("records.show", uuid=uuid))
+        form.form_errors_extra.append(problem)
     return _render_form(form, title=title, record=record, status=422)

@@ -1,0 +1,176 @@
+"""Training courses and their sessions: list, create, view, correct."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from fieldapp.domain import roles, trainings
+from fieldapp.domain.records import is_uuid, new_uuid
+from fieldapp.forms import display, schema
+from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
+from fieldapp.forms.messages import message
+from fieldapp.forms.validate import Error
+from fieldapp.storage import records, users
+from fieldapp.web import capture
+from fieldapp.web.access import allow
+from fieldapp.web.db import get_db
+
+bp = Blueprint("trainings", __name__, url_prefix="/<lang>")
+
+
+def _own_post() -> str | None:
+    return None if roles.sees_all_posts(g.user["role"]) else g.user["post"]
+
+
+def _visible(uuid: str, form: str) -> dict:
+    """A record of `form` this user may see, or 404."""
+    record = records.get(get_db(), uuid) if is_uuid(uuid) else None
+    if record is None or record["deleted"] or record["form"] != form:
+        abort(404)
+    if not roles.may_see_post(g.user["role"], g.user["post"], record["post"]):
+        abort(404)
+    return record
+
+
+def _sessions(course_uuid: str) -> list[dict]:
+    rows = records.children(get_db(), course_uuid, "session")
+    return sorted(rows, key=lambda r: (r["answers"]["date"], r["answers"]["start_time"]))
+
+
+def _blank(definition, **answers):
+    return form_class(definition)(formdata=None, today=date.today(), data={
+        "uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
+        **answers,
+    })
+
+
+def _prefilled(definition, record):
+    data = answers_as_formdata(record["answers"])
+    data.update(uuid=record["uuid"], base_revision=str(record["revision"]),
+                form_version=str(definition.version))
+    return form_class(definition)(formdata=None, data=data, today=date.today())
+
+
+def _render(form, *, title, status=200, **context):
+    return render_template("records/form.html", form=form, title=title, **context), status
+
+
+def _check_session(form, course: dict) -> bool:
+    """The domain's session rules, shown on the fields they concern."""
+    answers, span = form.result.answers, course["answers"]
+    problems = trainings.session_problems(
+        date.fromisoformat(answers["date"]), time.fromisoformat(answers["start_time"]),
+        time.fromisoformat(answers["end_time"]), date.fromisoformat(span["start_date"]),
+        date.fromisoformat(span["end_date"]),
+    )
+    if "session_ends_before_start" in problems:
+        form.end_time.errors = [message(Error("session_ends_before_start"))]
+    if "session_outside_course" in problems:
+        form.date.errors = [message(Error("session_outside_course", {
+            "start": span["start_date"], "end": span["end_date"]}))]
+    return not problems
+
+
+@bp.get("/courses")
+@allow(*roles.RECORD_READERS)
+def courses():
+    rows = records.search(get_db(), "course", post=_own_post(), limit=200)
+    return render_template("trainings/courses.html", rows=rows)
+
+
+@bp.route("/courses/new", methods=["GET", "POST"])
+@allow(*roles.TRAINING_MANAGERS)
+def new_course():
+    definition = schema.get("course")
+    central = roles.sees_all_posts(g.user["role"])
+    posts = users.posts(get_db()) if central else [g.user["post"]]
+    title = gettext("New training course")
+    if request.method == "GET":
+        return _render(_blank(definition, min_attendance="80"), title=title, posts=posts)
+    form = form_class(definition)(today=date.today())
+    post = request.form.get("post", "") if central else g.user["post"]
+    if form.validate():
+        if post not in posts:
+            form.form_errors_extra.append(gettext("Choose the post that runs the course."))
+        elif (problem := capture.save(form, definition, post=post)) is None:
+            return redirect(url_for("trainings.course", uuid=form.uuid.data))
+        else:
+            form.form_errors_extra.append(problem)
+    return _render(form, title=title, posts=posts, status=422)
+
+
+@bp.get("/courses/<uuid>")
+@allow(*roles.RECORD_READERS)
+def course(uuid):
+    record = _visible(uuid, "course")
+    definition = schema.get("course", record["form_version"])
+    return render_template(
+        "trainings/course.html", course=record, sessions=_sessions(uuid),
+        sections=display.sections(definition, record["answers"], sensitive=False),
+        session_definition=schema.get("session"),
+    )
+
+
+@bp.route("/courses/<uuid>/edit", methods=["GET", "POST"])
+@allow(*roles.TRAINING_MANAGERS)
+def edit_course(uuid):
+    record = _visible(uuid, "course")
+    definition = schema.get("course", record["form_version"])
+    title = gettext("Correct course")
+    back = url_for("trainings.course", uuid=uuid)
+    if request.method == "GET":
+        return _render(_prefilled(definition, record), title=title, record=record,
+                       cancel_url=back)
+    form = form_class(definition)(today=date.today())
+    if form.uuid.data == uuid and form.validate():
+        if (problem := capture.save(form, definition, post=record["post"])) is None:
+            return redirect(back)
+        form.form_errors_extra.append(problem)
+    elif form.uuid.data != uuid:
+        form.form_errors_extra.append(str(TAMPERED))
+    return _render(form, title=title, record=record, cancel_url=back, status=422)
+
+
+@bp.route("/courses/<uuid>/sessions/new", methods=["GET", "POST"])
+@allow(*roles.TRAINING_MANAGERS)
+def new_session(uuid):
+    parent = _visible(uuid, "course")
+    definition = schema.get("session")
+    title = gettext("New session")
+    context = {"subtitle": parent["title"], "cancel_url": url_for("trainings.course", uuid=uuid),
+               "post": parent["post"]}
+    if request.method == "GET":
+        blank = _blank(definition, date=parent["answers"]["start_date"], status="scheduled")
+        return _render(blank, title=title, **context)
+    form = form_class(definition)(today=date.today())
+    if form.validate() and _check_session(form, parent):
+        problem = capture.save(form, definition, post=parent["post"], parent=uuid)
+        if problem is None:
+            return redirect(url_for("trainings.course", uuid=uuid))
+        form.form_errors_extra.append(problem)
+    return _render(form, title=title, status=422, **context)
+
+
+@bp.route("/sessions/<uuid>/edit", methods=["GET", "POST"])
+@allow(*roles.TRAINING_MANAGERS)
+def edit_session(uuid):
+    record = _visible(uuid, "session")
+    parent = _visible(record["parent"], "course")
+    definition = schema.get("session", record["form_version"])
+    title = gettext("Correct session")
+    context = {"subtitle": parent["title"], "record": record,
+               "cancel_url": url_for("trainings.course", uuid=parent["uuid"])}
+    if request.method == "GET":
+        return _render(_prefilled(definition, record), title=title, **context)
+    form = form_class(definition)(today=date.today())
+    if form.uuid.data == uuid and form.validate() and _check_session(form, parent):
+        problem = capture.save(form, definition, post=record["post"], parent=parent["uuid"])
+        if problem is None:
+            return redirect(context["cancel_url"])
+        form.form_errors_extra.append(problem)
+    elif form.uuid.data != uuid:
+        form.form_errors_extra.append(str(TAMPERED))
+    return _render(form, title=title, status=422, **context)
