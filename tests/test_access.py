@@ -30,6 +30,9 @@ EXPECTED = {
     "trainings.edit_course": MANAGERS,
     "trainings.new_session": MANAGERS,
     "trainings.edit_session": MANAGERS,
+    "trainings.enrol": CAPTURERS,
+    "trainings.enrol_person": CAPTURERS,
+    "trainings.new_participant": CAPTURERS,
     "admin.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
@@ -62,7 +65,9 @@ def _routes(app):
 
 # Which record each object route's <uuid> names.
 UUID_OF = {"trainings.course": "course", "trainings.edit_course": "course",
-           "trainings.new_session": "course", "trainings.edit_session": "session"}
+           "trainings.new_session": "course", "trainings.edit_session": "session",
+           "trainings.enrol": "course", "trainings.enrol_person": "course",
+           "trainings.new_participant": "course"}
 
 
 def _url(app, rule, values):

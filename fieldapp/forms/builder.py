@@ -60,6 +60,7 @@ class DefinitionForm(Form):
     uuid = HiddenField()
     base_revision = HiddenField()
     form_version = HiddenField()
+    person = HiddenField()  # the participant this record is about, when it is not its own person
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)

@@ -131,15 +131,17 @@ def _fts_query(text: str) -> str:
 
 
 def search(
-    db: Database, form: str, *, post: str | None, text: str = "", before: int | None = None,
-    limit: int = 50,
+    db: Database, form: str | tuple[str, ...], *, post: str | None, text: str = "",
+    before: int | None = None, limit: int = 50,
 ) -> list[dict]:
     """Newest records first, optionally of one post, matching a name or document number prefix.
 
     Pages with keyset pagination: pass the last row's id as `before` for the next page. Each
     source is read newest first and stops at `limit`, so a page costs the same at any size.
     """
-    where, params = ["r.form = ?", "r.deleted = 0"], [form]
+    forms = (form,) if isinstance(form, str) else form
+    where = [f"r.form IN ({', '.join('?' * len(forms))})", "r.deleted = 0"]
+    params: list = list(forms)
     if post is not None:
         where.append("r.post = ?")
         params.append(post)
@@ -190,6 +192,26 @@ def about_person(db: Database, person: str, form: str) -> list[dict]:
         [person, form],
     )
     return [_record(r) for r in rows]
+
+
+def persons(db: Database, ids: list[str]) -> dict[str, dict]:
+    """The record that best describes each person: their latest intake, else their registration."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    columns = ", ".join(_COLUMNS)
+    rows = db.query(
+        f"SELECT {columns} FROM records WHERE deleted = 0 AND ("
+        f"(form = 'participant' AND uuid IN ({marks}))"
+        f" OR (form = 'intake' AND (uuid IN ({marks}) OR person IN ({marks})))) ORDER BY id",
+        [*ids, *ids, *ids],
+    )
+    found: dict[str, dict] = {}
+    for row in map(_record, rows):
+        key = row["person"] or row["uuid"]
+        if key not in found or row["form"] == "intake":
+            found[key] = row
+    return found
 
 
 def count(db: Database, form: str, post: str | None) -> int:

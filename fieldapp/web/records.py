@@ -54,24 +54,42 @@ def _render_form(form, *, title: str, record=None, status: int = 200):
     return render_template("records/form.html", form=form, title=title, record=record), status
 
 
+# What an intake takes over from the participant registration of the same person.
+FROM_PARTICIPANT = ("given_names", "first_surname", "second_surname", "sex", "birth_date_known",
+                    "birth_date", "estimated_age", "nationality", "phone")
+
+
+def _participant(uuid: str) -> dict | None:
+    """A participant registration of the user's post, or None."""
+    record = records.get(get_db(), uuid) if is_uuid(uuid) else None
+    ok = record and record["form"] == "participant" and not record["deleted"]
+    return record if ok and record["post"] == g.user["post"] else None
+
+
 @bp.route("/intake/new", methods=["GET", "POST"])
 @allow(*roles.RECORD_CAPTURERS)
 def new():
     definition = schema.get(FORM)
     title = gettext("New intake")
     if request.method == "GET":
-        form = form_class(definition)(formdata=None, today=date.today(), data={
-            "uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
-            "interview_date": date.today().isoformat(),
-        })
+        data = {"uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
+                "interview_date": date.today().isoformat()}
+        if participant := _participant(request.args.get("person", "")):
+            answers = answers_as_formdata(participant["answers"])
+            data.update({k: answers[k] for k in FROM_PARTICIPANT if k in answers},
+                        person=participant["uuid"])
+        form = form_class(definition)(formdata=None, today=date.today(), data=data)
         return _render_form(form, title=title)
     # A form opened before a new version shipped is saved with the version it was opened with.
     posted = request.form.get("form_version", "")
     definition = schema.get(FORM, int(posted)) if posted.isdecimal() and len(posted) < 5 else None
     definition = definition or schema.get(FORM)
     form = form_class(definition)(today=date.today())
-    if form.validate():
-        problem = capture.save(form, definition, post=g.user["post"])
+    person = form.person.data or ""
+    if person and not _participant(person):
+        form.form_errors_extra.append(str(TAMPERED))
+    elif form.validate():
+        problem = capture.save(form, definition, post=g.user["post"], person=person)
         if problem is None:
             return redirect(url_for("records.show", uuid=form.uuid.data))
         form.form_errors_extra.append(problem)

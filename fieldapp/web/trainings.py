@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, time
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from fieldapp.domain import roles, trainings
+from fieldapp.domain import persons, roles, trainings
 from fieldapp.domain.records import is_uuid, new_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
@@ -74,6 +74,36 @@ def _check_session(form, course: dict) -> bool:
     return not problems
 
 
+def _roster(course_uuid: str) -> list[tuple[dict, dict]]:
+    """(enrolment, person record) of everyone enrolled, in enrolment order."""
+    enrolments = [e for e in records.children(get_db(), course_uuid, "enrolment")
+                  if e["answers"].get("status") == "enrolled"]
+    people = records.persons(get_db(), [e["person"] for e in enrolments])
+    return [(e, people[e["person"]]) for e in enrolments if e["person"] in people]
+
+
+def _enrol(course: dict, person: str, extra: list | None = None) -> str | None:
+    """Enrol a person (after `extra` submissions, in one transaction); the refusal, or None."""
+    roster = _roster(course["uuid"])
+    problems = trainings.enrolment_problems(
+        already_enrolled=any(e["person"] == person for e, _ in roster), enrolled=len(roster),
+        capacity=course["answers"].get("capacity"),
+    )
+    if "already_enrolled" in problems:
+        return gettext("This person is already on the course's roster.")
+    if "course_full" in problems:
+        return gettext("The course is full: all %(n)s places are taken.",
+                       n=course["answers"]["capacity"])
+    enrolment = records.Submission(
+        uuid=persons.enrolment_uuid(course["uuid"], person), definition=schema.get("enrolment"),
+        answers={"status": "enrolled"}, post=course["post"],
+        device=current_app.config["DEVICE_ID"], user=g.user["username"],
+        parent=course["uuid"], person=person,
+    )
+    records.save_batch(get_db(), [*(extra or []), enrolment])
+    return None
+
+
 @bp.get("/courses")
 @allow(*roles.RECORD_READERS)
 def courses():
@@ -108,7 +138,7 @@ def course(uuid):
     record = _visible(uuid, "course")
     definition = schema.get("course", record["form_version"])
     return render_template(
-        "trainings/course.html", course=record, sessions=_sessions(uuid),
+        "trainings/course.html", course=record, sessions=_sessions(uuid), roster=_roster(uuid),
         sections=display.sections(definition, record["answers"], sensitive=False),
         session_definition=schema.get("session"),
     )
@@ -173,4 +203,64 @@ def edit_session(uuid):
         form.form_errors_extra.append(problem)
     elif form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
+    return _render(form, title=title, status=422, **context)
+
+
+@bp.get("/courses/<uuid>/enrol")
+@allow(*roles.RECORD_CAPTURERS)
+def enrol(uuid):
+    course = _visible(uuid, "course")
+    query = request.args.get("q", "")[:100]
+    found, seen = [], set()
+    if query.strip():
+        for row in records.search(get_db(), persons.PERSON_FORMS, post=course["post"], text=query,
+                                  limit=30):
+            if persons.person_id(row) not in seen:
+                seen.add(persons.person_id(row))
+                found.append(row)
+    enrolled = {e["person"] for e, _ in _roster(uuid)}
+    return render_template("trainings/enrol.html", course=course, query=query, found=found,
+                           enrolled=enrolled, person_id=persons.person_id)
+
+
+@bp.post("/courses/<uuid>/enrol")
+@allow(*roles.RECORD_CAPTURERS)
+def enrol_person(uuid):
+    course = _visible(uuid, "course")
+    person = request.form.get("person", "")
+    back = url_for("trainings.enrol", uuid=uuid, q=request.form.get("q") or None)
+    known = records.persons(get_db(), [person]) if is_uuid(person) else {}
+    if person not in known or known[person]["post"] != course["post"]:
+        flash(gettext("That person was not found at this post."), "error")
+        return redirect(back)
+    problem = _enrol(course, person)
+    if problem:
+        flash(problem, "error")
+        return redirect(back)
+    flash(gettext("%(name)s is enrolled.", name=known[person]["title"]), "success")
+    return redirect(url_for("trainings.course", uuid=uuid))
+
+
+@bp.route("/courses/<uuid>/participants/new", methods=["GET", "POST"])
+@allow(*roles.RECORD_CAPTURERS)
+def new_participant(uuid):
+    course = _visible(uuid, "course")
+    definition = schema.get("participant")
+    context = {"subtitle": course["title"], "post": course["post"],
+               "cancel_url": url_for("trainings.course", uuid=uuid)}
+    title = gettext("New participant")
+    if request.method == "GET":
+        return _render(_blank(definition), title=title, **context)
+    form = form_class(definition)(today=date.today())
+    if form.validate():
+        participant = records.Submission(
+            uuid=form.uuid.data, definition=definition, answers=form.result.answers,
+            post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
+            base_revision=int(form.base_revision.data),
+        )
+        problem = _enrol(course, participant.uuid, extra=[participant])
+        if problem is None:
+            flash(gettext("Participant registered and enrolled."), "success")
+            return redirect(url_for("trainings.course", uuid=uuid))
+        form.form_errors_extra.append(problem)
     return _render(form, title=title, status=422, **context)
