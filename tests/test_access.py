@@ -33,6 +33,9 @@ EXPECTED = {
     "trainings.enrol": CAPTURERS,
     "trainings.enrol_person": CAPTURERS,
     "trainings.new_participant": CAPTURERS,
+    "trainings.checkin": CAPTURERS,
+    "trainings.mark": CAPTURERS,
+    "trainings.mark_all_present": CAPTURERS,
     "admin.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
@@ -67,7 +70,8 @@ def _routes(app):
 UUID_OF = {"trainings.course": "course", "trainings.edit_course": "course",
            "trainings.new_session": "course", "trainings.edit_session": "session",
            "trainings.enrol": "course", "trainings.enrol_person": "course",
-           "trainings.new_participant": "course"}
+           "trainings.new_participant": "course", "trainings.checkin": "session",
+           "trainings.mark": "session", "trainings.mark_all_present": "session"}
 
 
 def _url(app, rule, values):

@@ -25,6 +25,7 @@ def _template_helpers(app: Flask) -> None:
     from flask_babel import format_date, format_datetime, format_decimal
 
     from fieldapp.domain import roles
+    from fieldapp.domain.text import fold
     from fieldapp.forms.builder import choice_label, choices
     from fieldapp.forms.html import relevance
     from fieldapp.web.admin import ROLE_LABELS
@@ -32,6 +33,7 @@ def _template_helpers(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         roles=roles,
+        fold=fold,
         asset=asset_url,
         choices=choices,
         choice_label=choice_label,

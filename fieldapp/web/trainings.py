@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import date, time
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext
 
 from fieldapp.domain import persons, roles, trainings
-from fieldapp.domain.records import is_uuid, new_uuid
+from fieldapp.domain.records import Outcome, is_uuid, new_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
 from fieldapp.forms.messages import message
@@ -82,8 +93,10 @@ def _roster(course_uuid: str) -> list[tuple[dict, dict]]:
     return [(e, people[e["person"]]) for e in enrolments if e["person"] in people]
 
 
-def _enrol(course: dict, person: str, extra: list | None = None) -> str | None:
-    """Enrol a person (after `extra` submissions, in one transaction); the refusal, or None."""
+def _enrol(course: dict, person: str, extra: list | None = None,
+           present_at: dict | None = None) -> str | None:
+    """Enrol a person (after `extra` submissions, and marked present at the session `present_at`,
+    all in one transaction); the refusal, or None."""
     roster = _roster(course["uuid"])
     problems = trainings.enrolment_problems(
         already_enrolled=any(e["person"] == person for e, _ in roster), enrolled=len(roster),
@@ -100,7 +113,12 @@ def _enrol(course: dict, person: str, extra: list | None = None) -> str | None:
         device=current_app.config["DEVICE_ID"], user=g.user["username"],
         parent=course["uuid"], person=person,
     )
-    records.save_batch(get_db(), [*(extra or []), enrolment])
+    marks = [records.Submission(
+        uuid=persons.mark_uuid(present_at["uuid"], person), definition=schema.get("attendance"),
+        answers={"status": "present"}, post=course["post"], device=enrolment.device,
+        user=enrolment.user, parent=present_at["uuid"], person=person,
+    )] if present_at else []
+    records.save_batch(get_db(), [*(extra or []), enrolment, *marks])
     return None
 
 
@@ -241,13 +259,25 @@ def enrol_person(uuid):
     return redirect(url_for("trainings.course", uuid=uuid))
 
 
+def _walk_in_session(course: dict) -> dict | None:
+    """The open session of this course a walk-in arrives at (?session=), if any."""
+    session = records.get(get_db(), request.args.get("session", "")) if is_uuid(
+        request.args.get("session", "")) else None
+    if (session and session["form"] == "session" and session["parent"] == course["uuid"]
+            and session["answers"]["status"] != "cancelled"):
+        return session
+    return None
+
+
 @bp.route("/courses/<uuid>/participants/new", methods=["GET", "POST"])
 @allow(*roles.RECORD_CAPTURERS)
 def new_participant(uuid):
     course = _visible(uuid, "course")
     definition = schema.get("participant")
-    context = {"subtitle": course["title"], "post": course["post"],
-               "cancel_url": url_for("trainings.course", uuid=uuid)}
+    walk_in = _walk_in_session(course)
+    done_url = (url_for("trainings.checkin", uuid=walk_in["uuid"]) if walk_in
+                else url_for("trainings.course", uuid=uuid))
+    context = {"subtitle": course["title"], "post": course["post"], "cancel_url": done_url}
     title = gettext("New participant")
     if request.method == "GET":
         return _render(_blank(definition), title=title, **context)
@@ -258,9 +288,109 @@ def new_participant(uuid):
             post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
             base_revision=int(form.base_revision.data),
         )
-        problem = _enrol(course, participant.uuid, extra=[participant])
+        problem = _enrol(course, participant.uuid, extra=[participant], present_at=walk_in)
         if problem is None:
             flash(gettext("Participant registered and enrolled."), "success")
-            return redirect(url_for("trainings.course", uuid=uuid))
+            return redirect(done_url)
         form.form_errors_extra.append(problem)
     return _render(form, title=title, status=422, **context)
+
+
+MARK_MESSAGES = {
+    "unknown_status": lambda: gettext("Choose present, absent, late or excused."),
+    "not_on_roster": lambda: gettext("This person is not on the course's roster."),
+    "session_cancelled": lambda: gettext("This session was cancelled: no attendance is taken."),
+    "conflict": lambda: gettext("Someone else marked this person meanwhile; their mark is shown."),
+}
+
+
+def _marks(session_uuid: str) -> dict[str, dict]:
+    """The attendance mark of each person at a session."""
+    return {m["person"]: m for m in records.children(get_db(), session_uuid, "attendance")}
+
+
+def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
+               note: str = "") -> tuple[str, dict | None]:
+    """Save one mark: ("stored" | "duplicate", mark) or (problem code, current mark)."""
+    enrolled = {e["person"] for e, _ in _roster(course["uuid"])}
+    problems = trainings.mark_problems(
+        status=status, on_roster=person in enrolled,
+        cancelled=session["answers"]["status"] == "cancelled",
+    )
+    current = _marks(session["uuid"]).get(person)
+    if problems:
+        return problems[0], current
+    answers = {"status": status, **({"note": note} if note else {})}
+    decision = records.save(get_db(), records.Submission(
+        uuid=persons.mark_uuid(session["uuid"], person), definition=schema.get("attendance"),
+        answers=answers, post=session["post"], device=current_app.config["DEVICE_ID"],
+        user=g.user["username"], base_revision=base, parent=session["uuid"], person=person,
+    ))
+    mark = _marks(session["uuid"]).get(person)
+    if decision.outcome in (Outcome.STORED, Outcome.DUPLICATE):
+        return decision.outcome.value, mark
+    return "conflict", mark
+
+
+def _session_and_course(uuid: str) -> tuple[dict, dict]:
+    session = _visible(uuid, "session")
+    return session, _visible(session["parent"], "course")
+
+
+@bp.get("/sessions/<uuid>/checkin")
+@allow(*roles.RECORD_CAPTURERS)
+def checkin(uuid):
+    session, course = _session_and_course(uuid)
+    return render_template(
+        "trainings/checkin.html", session=session, course=course, roster=_roster(course["uuid"]),
+        marks=_marks(uuid), statuses=trainings.STATUSES,
+        status_field=schema.get("attendance").fields_by_name["status"],
+    )
+
+
+@bp.post("/sessions/<uuid>/marks")
+@allow(*roles.RECORD_CAPTURERS)
+def mark(uuid):
+    """One tap: `mark=<person>:<base revision>:<status>`. JSON for the script, else a redirect."""
+    session, course = _session_and_course(uuid)
+    person, _, rest = request.form.get("mark", "").partition(":")
+    base, _, status = rest.partition(":")
+    if not (is_uuid(person) and base.isdecimal() and len(base) < 10):
+        outcome, current = "unknown_status", None
+    else:
+        outcome, current = _save_mark(session, course, person, status, int(base))
+    ok = outcome in ("stored", "duplicate")
+    if request.accept_mimetypes.best == "application/json":
+        body = {"ok": ok, "outcome": outcome, "person": person,
+                "status": current["answers"]["status"] if current else "",
+                "revision": current["revision"] if current else 0}
+        if not ok:
+            body["error"] = {"code": outcome, "message": MARK_MESSAGES[outcome]()}
+        return jsonify(body), 200 if ok else (409 if outcome == "conflict" else 422)
+    if not ok:
+        flash(MARK_MESSAGES[outcome](), "error")
+    return redirect(url_for("trainings.checkin", uuid=uuid) + (f"#p-{person}" if ok else ""))
+
+
+@bp.post("/sessions/<uuid>/marks/all-present")
+@allow(*roles.RECORD_CAPTURERS)
+def mark_all_present(uuid):
+    """Mark everyone not yet marked as present, in one transaction."""
+    session, course = _session_and_course(uuid)
+    if session["answers"]["status"] == "cancelled":
+        flash(MARK_MESSAGES["session_cancelled"](), "error")
+        return redirect(url_for("trainings.checkin", uuid=uuid))
+    marks = _marks(uuid)
+    definition = schema.get("attendance")
+    new = [
+        records.Submission(
+            uuid=persons.mark_uuid(uuid, e["person"]), definition=definition,
+            answers={"status": "present"}, post=session["post"],
+            device=current_app.config["DEVICE_ID"], user=g.user["username"], parent=uuid,
+            person=e["person"],
+        )
+        for e, _ in _roster(course["uuid"]) if e["person"] not in marks
+    ]
+    records.save_batch(get_db(), new)
+    flash(gettext("Marked present: %(n)s.", n=len(new)), "success")
+    return redirect(url_for("trainings.checkin", uuid=uuid))

@@ -1,0 +1,143 @@
+"""Attendance check-in: each tap is one mark record, idempotent, refused when it must be."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldapp.domain import persons
+from fieldapp.storage import records
+from tests.conftest import csrf_token, make_course, make_session
+from tests.test_enrolment import valid_participant
+
+
+@pytest.fixture
+def setup(client_as):
+    """A course with two sessions (the second cancelled) and two enrolled participants."""
+    supervisor, officer = client_as("supervisor"), client_as("officer")
+    course = make_course(supervisor.http)
+    session = make_session(supervisor.http, course)
+    cancelled = make_session(supervisor.http, course, date="2026-11-04", status="cancelled")
+    people = []
+    for name in ("Ana", "Beto"):
+        data = valid_participant(given_names=name)
+        officer.post_form(f"/en/courses/{course}/participants/new", data)
+        people.append(data["uuid"])
+    token = csrf_token(officer.get(f"/en/sessions/{session}/checkin").text)
+    return {"officer": officer, "course": course, "session": session, "cancelled": cancelled,
+            "people": people, "token": token}
+
+
+def tap(s, person, status, base=0, session=None, json=True, lang="en"):
+    headers = {"X-CSRFToken": s["token"]}
+    if json:
+        headers["Accept"] = "application/json"
+    return s["officer"].http.post(f"/{lang}/sessions/{session or s['session']}/marks",
+                                  data={"mark": f"{person}:{base}:{status}"}, headers=headers)
+
+
+def marks(db, session):
+    return {m["person"]: (m["answers"]["status"], m["revision"])
+            for m in records.children(db, session, "attendance")}
+
+
+def test_the_checkin_page_lists_the_roster(setup):
+    page = setup["officer"].get(f"/en/sessions/{setup['session']}/checkin").text
+    assert "Ana Rojas" in page and "Beto Rojas" in page
+    assert page.count('aria-pressed="false"') == 8
+
+
+def test_a_tap_is_a_mark_and_the_same_tap_again_is_the_same_record(db, setup):
+    ana = setup["people"][0]
+    first = tap(setup, ana, "present")
+    again = tap(setup, ana, "present")
+    assert first.status_code == again.status_code == 200
+    assert first.json == {"ok": True, "outcome": "stored", "person": ana, "status": "present",
+                          "revision": 1}
+    assert again.json["outcome"] == "duplicate"
+    assert marks(db, setup["session"]) == {ana: ("present", 1)}
+    [mark] = records.children(db, setup["session"], "attendance")
+    assert mark["uuid"] == persons.mark_uuid(setup["session"], ana)
+    assert mark["created_by"] == "officer" and mark["created_at"]
+
+
+def test_changing_a_mark_is_a_new_revision(db, setup):
+    ana = setup["people"][0]
+    tap(setup, ana, "present")
+    response = tap(setup, ana, "late", base=1)
+    assert response.json["revision"] == 2
+    assert marks(db, setup["session"]) == {ana: ("late", 2)}
+    assert [h["answers"]["status"] for h in records.history(
+        db, persons.mark_uuid(setup["session"], ana))] == ["present", "late"]
+
+
+def test_a_stale_tap_is_a_conflict_that_shows_the_saved_mark(db, setup):
+    ana = setup["people"][0]
+    tap(setup, ana, "present")
+    tap(setup, ana, "late", base=1)  # another phone
+    response = tap(setup, ana, "absent", base=1)
+    assert response.status_code == 409
+    assert response.json["status"] == "late" and response.json["revision"] == 2
+    assert response.json["error"]["code"] == "conflict"
+    assert marks(db, setup["session"]) == {ana: ("late", 2)}
+
+
+@pytest.mark.parametrize(("case", "person", "status", "session", "code"), [
+    ("unknown status", 0, "asleep", "session", "unknown_status"),
+    ("not on the roster", "00000000-0000-4000-8000-000000000000", "present", "session",
+     "not_on_roster"),
+    ("cancelled session", 0, "present", "cancelled", "session_cancelled"),
+    ("malformed person", "x", "present", "session", "unknown_status"),
+])
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_bad_taps_are_refused_and_change_nothing(db, setup, case, person, status, session,
+                                                 code, lang):
+    who = setup["people"][person] if isinstance(person, int) else person
+    response = tap(setup, who, status, session=setup[session], lang=lang)
+    assert response.status_code == 422
+    assert response.json["ok"] is False and response.json["error"]["code"] == code
+    english = {"unknown_status": "Choose present", "not_on_roster": "not on the course",
+               "session_cancelled": "was cancelled"}[code]
+    assert (english in response.json["error"]["message"]) is (lang == "en")
+    assert marks(db, setup["session"]) == {} and marks(db, setup["cancelled"]) == {}
+
+
+def test_a_malformed_mark_value_is_refused(db, setup):
+    response = setup["officer"].http.post(
+        f"/en/sessions/{setup['session']}/marks", data={"mark": "nonsense"},
+        headers={"X-CSRFToken": setup["token"], "Accept": "application/json"})
+    assert response.status_code == 422
+
+
+def test_taps_work_without_javascript(db, setup):
+    ana = setup["people"][0]
+    response = tap(setup, ana, "excused", json=False)
+    assert response.status_code == 302 and response.location.endswith(f"#p-{ana}")
+    assert marks(db, setup["session"]) == {ana: ("excused", 1)}
+
+
+def test_mark_everyone_present_in_one_action(db, setup):
+    ana, beto = setup["people"]
+    tap(setup, ana, "absent")
+    response = setup["officer"].http.post(
+        f"/en/sessions/{setup['session']}/marks/all-present",
+        data={"csrf_token": setup["token"]})
+    assert response.status_code == 302
+    assert marks(db, setup["session"]) == {ana: ("absent", 1), beto: ("present", 1)}
+
+
+def test_a_walk_in_is_registered_enrolled_and_marked_present(db, setup):
+    officer, course, session = setup["officer"], setup["course"], setup["session"]
+    walk_in = valid_participant(given_names="Carla")
+    response = officer.post_form(
+        f"/en/courses/{course}/participants/new?session={session}", walk_in)
+    assert response.location == f"/en/sessions/{session}/checkin"
+    assert marks(db, session)[walk_in["uuid"]] == ("present", 1)
+    assert walk_in["uuid"] in [e["person"] for e in records.children(db, course, "enrolment")]
+
+
+def test_a_tap_needs_the_csrf_token(db, setup):
+    response = setup["officer"].http.post(
+        f"/en/sessions/{setup['session']}/marks",
+        data={"mark": f"{setup['people'][0]}:0:present"}, headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert marks(db, setup["session"]) == {}
