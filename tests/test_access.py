@@ -36,6 +36,10 @@ EXPECTED = {
     "trainings.checkin": CAPTURERS,
     "trainings.mark": CAPTURERS,
     "trainings.mark_all_present": CAPTURERS,
+    "trainings.summary": READERS,
+    "trainings.certificates": READERS,
+    "trainings.issue_certificates": MANAGERS,
+    "trainings.verify_certificate": EVERYONE,
     "admin.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
@@ -71,7 +75,9 @@ UUID_OF = {"trainings.course": "course", "trainings.edit_course": "course",
            "trainings.new_session": "course", "trainings.edit_session": "session",
            "trainings.enrol": "course", "trainings.enrol_person": "course",
            "trainings.new_participant": "course", "trainings.checkin": "session",
-           "trainings.mark": "session", "trainings.mark_all_present": "session"}
+           "trainings.mark": "session", "trainings.mark_all_present": "session",
+           "trainings.summary": "course", "trainings.certificates": "course",
+           "trainings.issue_certificates": "course"}
 
 
 def _url(app, rule, values):

@@ -105,3 +105,22 @@ def test_every_single_mistyped_character_is_caught(person):
     typos = [number[:i] + r + number[i + 1:] for i in positions for r in symbols if r != number[i]]
     assert len(typos) == 13 * 31
     assert [typo for typo in typos if t.checksum_ok(typo)] == []
+
+
+def test_course_figures_per_participant_session_and_group():
+    sessions = _sessions(4, cancelled=(3,))
+    people = {"ana": {"sex": "female", "nationality": "VE", "population": "migrant"},
+              "beto": {"sex": "male", "nationality": "CO", "population": "host"},
+              "carla": {"sex": "female", "nationality": "VE", "population": "migrant"}}
+    marks = {"s0": {"ana": "present", "beto": "present", "carla": "absent"},
+             "s1": {"ana": "late", "beto": "excused"},
+             "s2": {"ana": "present", "beto": "present", "carla": "present"},
+             "s3": {"ana": "present"}}  # cancelled: not counted
+    figures = t.course_figures(sessions, people, marks, minimum_percent=66)
+    by_person = {p.person: (p.attendance.attended, p.attendance.held, p.qualifies)
+                 for p in figures.participants}
+    assert by_person == {"ana": (3, 3, True), "beto": (2, 3, True), "carla": (1, 3, False)}
+    assert [(s.attended, s.enrolled) for s in figures.sessions] == [(2, 3), (1, 3), (3, 3), (1, 3)]
+    assert figures.totals["sex"] == {"female": (2, 1), "male": (1, 1)}
+    assert figures.totals["nationality"] == {"VE": (2, 1), "CO": (1, 1)}
+    assert figures.totals["population"] == {"migrant": (2, 1), "host": (1, 1)}

@@ -8,6 +8,7 @@ import uuid as uuidlib
 # A fixed namespace: the same course and person give the same enrolment uuid on every device.
 _ENROLMENT = uuidlib.UUID("6f1d3c52-8a1e-4c55-9a57-2f0d6f8c1e01")
 _MARK = uuidlib.UUID("0b7d9a3e-52c4-4f0e-8d61-93a2e4c7b5d2")
+_CERTIFICATE = uuidlib.UUID("5c0e2f7a-1d3b-4a9e-b6c8-7e4d2a1f9b03")
 PERSON_FORMS = ("intake", "participant")
 
 
@@ -24,3 +25,8 @@ def enrolment_uuid(course: str, person: str) -> str:
 def mark_uuid(session: str, person: str) -> str:
     """The one attendance-mark uuid of a person at a session; a new tap is a new revision."""
     return str(uuidlib.uuid5(_MARK, f"{session}:{person}"))
+
+
+def certificate_uuid(course: str, person: str) -> str:
+    """The one certificate uuid of a person for a course."""
+    return str(uuidlib.uuid5(_CERTIFICATE, f"{course}:{person}"))

@@ -126,3 +126,57 @@ def checksum_ok(number: str) -> bool:
     if any(c not in _ALPHABET for c in body) or len(check) != 1:
         return False
     return _check(body) == check
+
+
+@dataclass(frozen=True)
+class ParticipantFigures:
+    person: str
+    attendance: Attendance
+    qualifies: bool
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    session: Session
+    attended: int
+    enrolled: int
+
+    @property
+    def rate(self) -> Fraction:
+        return Fraction(self.attended, self.enrolled) if self.enrolled else Fraction(0)
+
+
+@dataclass(frozen=True)
+class CourseFigures:
+    participants: list[ParticipantFigures]
+    sessions: list[SessionFigures]
+    # {"sex": {"female": (enrolled, qualified)}, "nationality": {...}, "population": {...}}
+    totals: dict[str, dict[str, tuple[int, int]]]
+
+
+def course_figures(
+    sessions: list[Session], people: dict[str, dict], marks: dict[str, dict[str, str]],
+    minimum_percent: int, groups: tuple[str, ...] = ("sex", "nationality", "population"),
+) -> CourseFigures:
+    """A course's attendance per participant and per session, and totals by group.
+
+    `people` maps each enrolled person to the answers that describe them; `marks` maps a session
+    uuid to {person: status}.
+    """
+    participants = []
+    for person in people:
+        statuses = {s: by_person[person] for s, by_person in marks.items() if person in by_person}
+        result = attendance(sessions, statuses)
+        participants.append(ParticipantFigures(person, result, result.qualifies(minimum_percent)))
+    per_session = [
+        SessionFigures(s, sum(1 for p in people if marks.get(s.uuid, {}).get(p) in ATTENDED),
+                       len(people))
+        for s in sessions
+    ]
+    totals: dict[str, dict[str, tuple[int, int]]] = {g: {} for g in groups}
+    for figures in participants:
+        for group in groups:
+            value = people[figures.person].get(group, "")
+            enrolled, qualified = totals[group].get(value, (0, 0))
+            totals[group][value] = (enrolled + 1, qualified + figures.qualifies)
+    return CourseFigures(participants, per_session, totals)

@@ -174,12 +174,16 @@ def search(
     return [_record(rows[i]) for i in newest]
 
 
-def children(db: Database, parent: str, form: str) -> list[dict]:
-    """The live records of one form that belong to `parent`, oldest first."""
+def children(db: Database, parent: str | list[str], form: str) -> list[dict]:
+    """The live records of one form that belong to `parent` (or to any of a list), oldest first."""
+    parents = [parent] if isinstance(parent, str) else parent
+    if not parents:
+        return []
     columns = ", ".join(_COLUMNS)
     rows = db.query(
-        f"SELECT {columns} FROM records WHERE parent = ? AND form = ? AND deleted = 0 ORDER BY id",
-        [parent, form],
+        f"SELECT {columns} FROM records WHERE parent IN ({', '.join('?' * len(parents))})"
+        " AND form = ? AND deleted = 0 ORDER BY id",
+        [*parents, form],
     )
     return [_record(r) for r in rows]
 
@@ -192,6 +196,17 @@ def about_person(db: Database, person: str, form: str) -> list[dict]:
         [person, form],
     )
     return [_record(r) for r in rows]
+
+
+def by_document(db: Database, form: str, number: str) -> dict | None:
+    """The live record of `form` whose document key is exactly that of `number`, or None."""
+    columns = ", ".join(_COLUMNS)
+    rows = db.query(
+        f"SELECT {columns} FROM records INDEXED BY records_doc_key WHERE doc_key != ''"
+        " AND doc_key = ? AND form = ? AND deleted = 0",
+        [doc_key(number), form],
+    )
+    return _record(next(rows, None))
 
 
 def persons(db: Database, ids: list[str]) -> dict[str, dict]:

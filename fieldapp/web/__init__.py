@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 def _template_helpers(app: Flask) -> None:
     from datetime import date, datetime
 
-    from flask_babel import format_date, format_datetime, format_decimal
+    from flask_babel import format_date, format_datetime, format_decimal, format_percent
 
     from fieldapp.domain import roles
     from fieldapp.domain.text import fold
@@ -40,6 +40,9 @@ def _template_helpers(app: Flask) -> None:
         relevance=relevance,
         role_label=lambda role: ROLE_LABELS.get(role, role),
         format_iso_date=lambda text: format_date(date.fromisoformat(text), "medium"),
+        format_iso_date_long=lambda text: format_date(date.fromisoformat(text), "long"),
+        percent=lambda share: format_percent(float(share)),  # the locale's own pattern
+        hours=lambda h: format_decimal(round(float(h), 2), "#,##0.##"),
         format_iso_datetime=lambda text: format_datetime(
             datetime.fromisoformat(text.replace("Z", "+00:00")), "medium"),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date, time
 
 from flask import (
@@ -394,3 +396,107 @@ def mark_all_present(uuid):
     records.save_batch(get_db(), new)
     flash(gettext("Marked present: %(n)s.", n=len(new)), "success")
     return redirect(url_for("trainings.checkin", uuid=uuid))
+
+
+def _figures(course: dict):
+    """The course's attendance figures and the people they are about."""
+    session_rows = _sessions(course["uuid"])
+    sessions = [
+        trainings.Session(
+            s["uuid"], date.fromisoformat(s["answers"]["date"]),
+            time.fromisoformat(s["answers"]["start_time"]),
+            time.fromisoformat(s["answers"]["end_time"]),
+            cancelled=s["answers"]["status"] == "cancelled",
+        )
+        for s in session_rows
+    ]
+    roster = _roster(course["uuid"])
+    marks: dict[str, dict[str, str]] = {}
+    for m in records.children(get_db(), [s.uuid for s in sessions], "attendance"):
+        marks.setdefault(m["parent"], {})[m["person"]] = m["answers"]["status"]
+    people = {e["person"]: _groups(p) for e, p in roster}
+    figures = trainings.course_figures(sessions, people, marks, course["answers"]["min_attendance"])
+    return figures, {e["person"]: p for e, p in roster}
+
+
+def _groups(person: dict) -> dict:
+    """What the programme reports on: sex, nationality and migrant or host community."""
+    answers = person["answers"]
+    population = answers.get("population", "migrant" if person["form"] == "intake" else "")
+    return {"sex": answers.get("sex", ""), "nationality": answers.get("nationality", ""),
+            "population": population}
+
+
+@bp.get("/courses/<uuid>/summary")
+@allow(*roles.RECORD_READERS)
+def summary(uuid):
+    course = _visible(uuid, "course")
+    figures, people = _figures(course)
+    participant = schema.get("participant")
+    return render_template(
+        "trainings/summary.html", course=course, figures=figures, people=people,
+        group_fields={"sex": participant.fields_by_name["sex"],
+                      "nationality": participant.fields_by_name["nationality"],
+                      "population": participant.fields_by_name["population"]},
+        group_titles={"sex": gettext("By sex"), "nationality": gettext("By nationality"),
+                      "population": gettext("Migrants and host community")},
+    )
+
+
+def _certificate_key() -> bytes:
+    secret = current_app.secret_key.encode()
+    return hmac.new(secret, b"fieldapp certificate numbers", hashlib.sha256).digest()
+
+
+@bp.post("/courses/<uuid>/certificates")
+@allow(*roles.TRAINING_MANAGERS)
+def issue_certificates(uuid):
+    """Issue the certificates of everyone who qualifies, in one transaction (again: no change)."""
+    course = _visible(uuid, "course")
+    figures, _ = _figures(course)
+    definition, key = schema.get("certificate"), _certificate_key()
+    issued = [
+        records.Submission(
+            uuid=persons.certificate_uuid(uuid, f.person), definition=definition,
+            answers={"number": trainings.certificate_number(key, uuid, f.person),
+                     "minutes": int(f.attendance.hours * 60), "issued_on": date.today().isoformat()},
+            post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
+            parent=uuid, person=f.person,
+        )
+        for f in figures.participants if f.qualifies
+    ]
+    existing = {c["person"] for c in records.children(get_db(), uuid, "certificate")}
+    records.save_batch(get_db(), [c for c in issued if c.person not in existing])
+    return redirect(url_for("trainings.certificates", uuid=uuid,
+                            paper=request.form.get("paper", "a4")))
+
+
+@bp.get("/courses/<uuid>/certificates")
+@allow(*roles.RECORD_READERS)
+def certificates(uuid):
+    course = _visible(uuid, "course")
+    issued = records.children(get_db(), uuid, "certificate")
+    people = records.persons(get_db(), [c["person"] for c in issued])
+    paper = "letter" if request.args.get("paper") == "letter" else "a4"
+    sessions = [s for s in _sessions(uuid) if s["answers"]["status"] != "cancelled"]
+    return render_template("trainings/certificates.html", course=course, paper=paper,
+                           certificates=[(c, people[c["person"]]) for c in issued
+                                         if c["person"] in people],
+                           first=sessions[0]["answers"]["date"] if sessions else None,
+                           last=sessions[-1]["answers"]["date"] if sessions else None)
+
+
+@bp.get("/certificates/verify")
+@allow(*roles.ROLES)
+def verify_certificate():
+    number = request.args.get("number", "")[:40].strip()
+    found = course = person = None
+    if number and trainings.checksum_ok(number):
+        found = records.by_document(get_db(), "certificate", number)
+        if found and roles.may_see_post(g.user["role"], g.user["post"], found["post"]):
+            course = records.get(get_db(), found["parent"])
+            person = records.persons(get_db(), [found["person"]]).get(found["person"])
+        else:
+            found = None
+    return render_template("trainings/verify.html", number=number, found=found, course=course,
+                           person=person, well_formed=not number or trainings.checksum_ok(number))
