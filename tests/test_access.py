@@ -6,6 +6,7 @@ import pytest
 
 from fieldapp.storage import users
 from tests.conftest import ACCOUNTS, csrf_token, make_course, make_session, valid_intake
+from tests.test_enrolment import valid_participant
 
 PUBLIC = "public"
 CAPTURERS = {"officer", "supervisor"}
@@ -40,6 +41,7 @@ EXPECTED = {
     "trainings.certificates": READERS,
     "trainings.issue_certificates": MANAGERS,
     "trainings.verify_certificate": EVERYONE,
+    "trainings.attendance_form": CAPTURERS,
     "admin.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
@@ -56,8 +58,12 @@ def world(app, db, client_as):
     assert response.status_code == 302
     course = make_course(client_as("supervisor").http)
     session = make_session(client_as("supervisor").http, course)
+    participant = valid_participant()
+    enrolled = client_as("officer").http.post(f"/en/courses/{course}/participants/new",
+                                              data=participant)
+    assert enrolled.status_code == 302
     return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "supervisor")["id"],
-            "course": course, "session": session}
+            "course": course, "session": session, "person": participant["uuid"]}
 
 
 def _routes(app):
@@ -77,7 +83,7 @@ UUID_OF = {"trainings.course": "course", "trainings.edit_course": "course",
            "trainings.new_participant": "course", "trainings.checkin": "session",
            "trainings.mark": "session", "trainings.mark_all_present": "session",
            "trainings.summary": "course", "trainings.certificates": "course",
-           "trainings.issue_certificates": "course"}
+           "trainings.issue_certificates": "course", "trainings.attendance_form": "session"}
 
 
 def _url(app, rule, values):

@@ -141,3 +141,44 @@ def test_a_tap_needs_the_csrf_token(db, setup):
         data={"mark": f"{setup['people'][0]}:0:present"}, headers={"Accept": "application/json"})
     assert response.status_code == 400
     assert marks(db, setup["session"]) == {}
+
+
+def test_the_classic_form_writes_the_same_mark(db, setup):
+    officer, session, ana = setup["officer"], setup["session"], setup["people"][0]
+    url = f"/en/sessions/{session}/attendance/{ana}"
+    page = officer.get(url).text
+    uuid = persons.mark_uuid(session, ana)
+    assert f'value="{uuid}"' in page
+    response = officer.post_form(url, {"uuid": uuid, "base_revision": "0", "form_version": "1",
+                                       "status": "late", "note": "Llegó 9:20"})
+    assert response.status_code == 302
+    assert marks(db, session) == {ana: ("late", 1)}
+    assert tap(setup, ana, "present", base=1).json["revision"] == 2  # the check-in sees it
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"status": "asleep"}, "status"), ({"status": ""}, "status"), ({"note": "x" * 201}, "note"),
+])
+def test_the_classic_form_refuses_bad_input(db, setup, data, field):
+    officer, session, ana = setup["officer"], setup["session"], setup["people"][0]
+    url = f"/es/sessions/{session}/attendance/{ana}"
+    response = officer.post_form(url, {"uuid": persons.mark_uuid(session, ana),
+                                       "base_revision": "0", "form_version": "1",
+                                       "status": "present", **data})
+    assert response.status_code == 422 and f'id="e-{field}"' in response.text
+    assert marks(db, session) == {}
+
+
+def test_the_classic_form_is_only_for_people_on_the_roster(setup):
+    url = f"/en/sessions/{setup['session']}/attendance/00000000-0000-4000-8000-000000000000"
+    assert setup["officer"].get(url).status_code == 404
+
+
+def test_the_classic_form_cannot_write_another_mark(db, setup):
+    officer, session = setup["officer"], setup["session"]
+    ana, beto = setup["people"]
+    response = officer.post_form(f"/en/sessions/{session}/attendance/{ana}", {
+        "uuid": persons.mark_uuid(session, beto), "base_revision": "0", "form_version": "1",
+        "status": "present"})
+    assert response.status_code == 422
+    assert marks(db, session) == {}

@@ -500,3 +500,36 @@ def verify_certificate():
             found = None
     return render_template("trainings/verify.html", number=number, found=found, course=course,
                            person=person, well_formed=not number or trainings.checksum_ok(number))
+
+
+@bp.route("/sessions/<uuid>/attendance/<person>", methods=["GET", "POST"])
+@allow(*roles.RECORD_CAPTURERS)
+def attendance_form(uuid, person):
+    """The classic form, one per participant per session, for posts that record on paper first.
+    It writes the same mark record as the check-in page."""
+    session, course = _session_and_course(uuid)
+    people = dict((e["person"], p) for e, p in _roster(course["uuid"]))
+    if person not in people:
+        abort(404)
+    definition = schema.get("attendance")
+    current = _marks(uuid).get(person)
+    back = url_for("trainings.checkin", uuid=uuid)
+    context = {"subtitle": f"{people[person]['title']} · {course['title']} · "
+                           f"{session['answers']['date']}", "post": session["post"],
+               "cancel_url": back}
+    title = gettext("Training attendance")
+    if request.method == "GET":
+        form = _prefilled(definition, current) if current else _blank(definition)
+        form.uuid.data = persons.mark_uuid(uuid, person)
+        return _render(form, title=title, **context)
+    form = form_class(definition)(today=date.today())
+    if form.uuid.data != persons.mark_uuid(uuid, person):
+        form.form_errors_extra.append(str(TAMPERED))
+    elif form.validate():
+        outcome, _ = _save_mark(session, course, person, form.result.answers["status"],
+                                int(form.base_revision.data), form.result.answers.get("note", ""))
+        if outcome in ("stored", "duplicate"):
+            flash(gettext("Record saved."), "success")
+            return redirect(back)
+        form.form_errors_extra.append(MARK_MESSAGES[outcome]())
+    return _render(form, title=title, status=422, **context)
