@@ -313,22 +313,27 @@ def _marks(session_uuid: str) -> dict[str, dict]:
 
 def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
                note: str = "") -> tuple[str, dict | None]:
-    """Save one mark: ("stored" | "duplicate", mark) or (problem code, current mark)."""
-    enrolled = {e["person"] for e, _ in _roster(course["uuid"])}
+    """Save one mark: ("stored" | "duplicate", mark) or (problem code, current mark).
+
+    Enrolments and marks have derived uuids, so each check is one lookup, whatever the roster size.
+    """
+    db = get_db()
+    enrolment = records.get(db, persons.enrolment_uuid(course["uuid"], person))
+    mark_uuid = persons.mark_uuid(session["uuid"], person)
     problems = trainings.mark_problems(
-        status=status, on_roster=person in enrolled,
+        status=status,
+        on_roster=bool(enrolment) and enrolment["answers"].get("status") == "enrolled",
         cancelled=session["answers"]["status"] == "cancelled",
     )
-    current = _marks(session["uuid"]).get(person)
     if problems:
-        return problems[0], current
+        return problems[0], records.get(db, mark_uuid)
     answers = {"status": status, **({"note": note} if note else {})}
-    decision = records.save(get_db(), records.Submission(
-        uuid=persons.mark_uuid(session["uuid"], person), definition=schema.get("attendance"),
+    decision = records.save(db, records.Submission(
+        uuid=mark_uuid, definition=schema.get("attendance"),
         answers=answers, post=session["post"], device=current_app.config["DEVICE_ID"],
         user=g.user["username"], base_revision=base, parent=session["uuid"], person=person,
     ))
-    mark = _marks(session["uuid"]).get(person)
+    mark = records.get(db, mark_uuid)
     if decision.outcome in (Outcome.STORED, Outcome.DUPLICATE):
         return decision.outcome.value, mark
     return "conflict", mark
