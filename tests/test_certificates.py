@@ -107,3 +107,33 @@ def test_odd_numbers_are_answered_calmly(course, number):
     response = course["officer"].get("/en/certificates/verify", query_string={"number": number})
     assert response.status_code == 200
     assert "<script>" not in response.text.split("<main")[1]
+
+
+def test_no_certificates_before_the_last_session(db, client_as):
+    from datetime import date, timedelta
+
+    supervisor = client_as("supervisor")
+    soon = (date.today() + timedelta(days=3)).isoformat()
+    course = make_course(supervisor.http, start_date=date.today().isoformat(), end_date=soon)
+    make_session(supervisor.http, course, date=soon)
+    page = supervisor.get(f"/en/courses/{course}/summary")
+    assert "not held yet" in page.text
+    response = supervisor.http.post(f"/en/courses/{course}/certificates",
+                                    data={"csrf_token": csrf_token(page.text)})
+    assert "once the last session has taken place" in supervisor.get(response.location).text
+    assert records.children(db, course, "certificate") == []
+
+
+def test_reissuing_brings_corrected_hours_up_to_date(db, course):
+    _issue(course)
+    ana = course["people"]["Ana"]
+    [session] = [s["uuid"] for s in records.children(db, course["uuid"], "session")
+                 if s["answers"]["date"] == DAYS[4]]
+    officer = course["officer"]
+    setup = {"officer": officer,
+             "token": csrf_token(officer.get(f"/en/sessions/{session}/checkin").text)}
+    assert tap(setup, ana, "present", base=1, session=session).json["revision"] == 2
+    _issue(course)
+    [certificate] = [c for c in records.children(db, course["uuid"], "certificate")
+                     if c["person"] == ana]
+    assert (certificate["answers"]["minutes"], certificate["revision"]) == (900, 2)

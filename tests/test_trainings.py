@@ -124,3 +124,15 @@ def test_course_figures_per_participant_session_and_group():
     assert figures.totals["sex"] == {"female": (2, 1), "male": (1, 1)}
     assert figures.totals["nationality"] == {"VE": (2, 1), "CO": (1, 1)}
     assert figures.totals["population"] == {"migrant": (2, 1), "host": (1, 1)}
+
+
+def test_sessions_still_to_come_are_not_held():
+    sessions = [t.Session("past", date(2026, 11, 2), time(9), time(12)),
+                t.Session("today", date(2026, 11, 3), time(9), time(12)),
+                t.Session("later", date(2026, 11, 4), time(9), time(12))]
+    result = t.attendance(sessions, {"past": "present"}, today=date(2026, 11, 3))
+    assert (result.attended, result.held) == (1, 2)
+    assert not t.course_over(sessions, date(2026, 11, 3))
+    assert t.course_over(sessions, date(2026, 11, 4))
+    cancelled_later = sessions[:2] + [t.Session("x", date(2026, 12, 1), time(9), time(12), True)]
+    assert t.course_over(cancelled_later, date(2026, 11, 3))

@@ -1,8 +1,9 @@
 """Training rules: sessions, attendance rates, certificate eligibility and numbers. Pure functions.
 
 Attendance counts a session as attended when the mark is `present` or `late`. `excused` and `absent`
-are not attended. Cancelled sessions are not held, so they count in neither the attended sessions
-nor the sessions held. Rates are exact fractions: 4 of 5 sessions is exactly 80%, never 79.999…%.
+are not attended. A session is held once its day has come, unless it was cancelled; sessions not
+held count in neither the attended sessions nor the sessions held. Rates are exact fractions: 4 of
+5 sessions is exactly 80%, never 79.999…%.
 """
 
 from __future__ import annotations
@@ -52,11 +53,23 @@ class Attendance:
         return self.held > 0 and self.rate >= Fraction(minimum_percent, 100)
 
 
-def attendance(sessions: Iterable[Session], marks: dict[str, str]) -> Attendance:
+def held(session: Session, today: date | None) -> bool:
+    """Not cancelled, and its day has come (every session counts when `today` is None)."""
+    return not session.cancelled and (today is None or session.day <= today)
+
+
+def attendance(sessions: Iterable[Session], marks: dict[str, str],
+               today: date | None = None) -> Attendance:
     """A participant's attendance: `marks` maps session uuid to status; unmarked means absent."""
-    held = [s for s in sessions if not s.cancelled]
-    attended = [s for s in held if marks.get(s.uuid) in ATTENDED]
-    return Attendance(len(attended), len(held), sum((s.hours for s in attended), Fraction(0)))
+    held_sessions = [s for s in sessions if held(s, today)]
+    attended = [s for s in held_sessions if marks.get(s.uuid) in ATTENDED]
+    return Attendance(len(attended), len(held_sessions),
+                      sum((s.hours for s in attended), Fraction(0)))
+
+
+def course_over(sessions: Iterable[Session], today: date) -> bool:
+    """Every session that is not cancelled has taken place (certificates can be issued)."""
+    return all(s.cancelled or s.day <= today for s in sessions)
 
 
 def session_problems(
@@ -157,6 +170,7 @@ class CourseFigures:
 def course_figures(
     sessions: list[Session], people: dict[str, dict], marks: dict[str, dict[str, str]],
     minimum_percent: int, groups: tuple[str, ...] = ("sex", "nationality", "population"),
+    today: date | None = None,
 ) -> CourseFigures:
     """A course's attendance per participant and per session, and totals by group.
 
@@ -166,7 +180,7 @@ def course_figures(
     participants = []
     for person in people:
         statuses = {s: by_person[person] for s, by_person in marks.items() if person in by_person}
-        result = attendance(sessions, statuses)
+        result = attendance(sessions, statuses, today)
         participants.append(ParticipantFigures(person, result, result.qualifies(minimum_percent)))
     per_session = [
         SessionFigures(s, sum(1 for p in people if marks.get(s.uuid, {}).get(p) in ATTENDED),

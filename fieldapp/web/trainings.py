@@ -420,8 +420,9 @@ def _figures(course: dict):
     for m in records.children(get_db(), [s.uuid for s in sessions], "attendance"):
         marks.setdefault(m["parent"], {})[m["person"]] = m["answers"]["status"]
     people = {e["person"]: _groups(p) for e, p in roster}
-    figures = trainings.course_figures(sessions, people, marks, course["answers"]["min_attendance"])
-    return figures, {e["person"]: p for e, p in roster}
+    figures = trainings.course_figures(sessions, people, marks, course["answers"]["min_attendance"],
+                                       today=date.today())
+    return figures, {e["person"]: p for e, p in roster}, sessions
 
 
 def _groups(person: dict) -> dict:
@@ -436,10 +437,11 @@ def _groups(person: dict) -> dict:
 @allow(*roles.RECORD_READERS)
 def summary(uuid):
     course = _visible(uuid, "course")
-    figures, people = _figures(course)
+    figures, people, sessions = _figures(course)
     participant = schema.get("participant")
     return render_template(
         "trainings/summary.html", course=course, figures=figures, people=people,
+        course_over=trainings.course_over(sessions, date.today()), today=date.today(),
         group_fields={"sex": participant.fields_by_name["sex"],
                       "nationality": participant.fields_by_name["nationality"],
                       "population": participant.fields_by_name["population"]},
@@ -456,22 +458,34 @@ def _certificate_key() -> bytes:
 @bp.post("/courses/<uuid>/certificates")
 @allow(*roles.TRAINING_MANAGERS)
 def issue_certificates(uuid):
-    """Issue the certificates of everyone who qualifies, in one transaction (again: no change)."""
+    """Issue the certificates of everyone who qualifies, in one transaction, once the course is
+    over. Issuing again brings the hours of corrected attendance up to date (a new revision)."""
     course = _visible(uuid, "course")
-    figures, _ = _figures(course)
+    figures, _, sessions = _figures(course)
+    if not trainings.course_over(sessions, date.today()):
+        flash(gettext("Certificates can be issued once the last session has taken place."),
+              "error")
+        return redirect(url_for("trainings.summary", uuid=uuid))
     definition, key = schema.get("certificate"), _certificate_key()
-    issued = [
-        records.Submission(
+    existing = {c["person"]: c for c in records.children(get_db(), uuid, "certificate")}
+    issued = []
+    for f in figures.participants:
+        if not f.qualifies:
+            continue
+        before = existing.get(f.person)
+        minutes = int(f.attendance.hours * 60)
+        if before and before["answers"]["minutes"] == minutes:
+            continue
+        issued.append(records.Submission(
             uuid=persons.certificate_uuid(uuid, f.person), definition=definition,
             answers={"number": trainings.certificate_number(key, uuid, f.person),
-                     "minutes": int(f.attendance.hours * 60), "issued_on": date.today().isoformat()},
+                     "minutes": minutes,
+                     "issued_on": before["answers"]["issued_on"] if before
+                     else date.today().isoformat()},
             post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
-            parent=uuid, person=f.person,
-        )
-        for f in figures.participants if f.qualifies
-    ]
-    existing = {c["person"] for c in records.children(get_db(), uuid, "certificate")}
-    records.save_batch(get_db(), [c for c in issued if c.person not in existing])
+            base_revision=before["revision"] if before else 0, parent=uuid, person=f.person,
+        ))
+    records.save_batch(get_db(), issued)
     return redirect(url_for("trainings.certificates", uuid=uuid,
                             paper=request.form.get("paper", "a4")))
 

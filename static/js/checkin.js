@@ -45,6 +45,12 @@
     });
   });
 
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (event) {
+      if (!window.confirm(f.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+
   if (filter) {
     filter.addEventListener("input", function () {
       var words = fold(filter.value).split(" ").filter(Boolean);

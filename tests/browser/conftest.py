@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 FIELDAPP = Path(sys.executable).parent / "fieldapp"
 STARTUP_WAIT = 20.0  # seconds the server gets to answer its first request
 OFFICER = "officer1"
+SUPERVISOR = "supervisor1"
 
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1,
          "is_mobile": True, "has_touch": True}
@@ -146,16 +147,29 @@ def log_in(page, server: Server, lang: str = "en") -> None:
 
     `lang` is the language the browser's locale should pick (the context's Accept-Language).
     """
+    log_in_as(page, server, server.officer, server.password, lang)
+
+
+def log_in_as(page, server: Server, username: str, password: str, lang: str = "en") -> None:
+    """`log_in` with any account of the server's instance (see `add_user`)."""
     from playwright.sync_api import expect
 
     page.goto(server.url + "/")
     expect(page).to_have_url(
         re.compile(re.escape(f"{server.url}/{lang}/login?next=") + f"(/|%2F){lang}(/|%2F)$"))
-    page.fill("#username", server.officer)
-    page.fill("#password", server.password)
+    page.fill("#username", username)
+    page.fill("#password", password)
     page.locator("main button[type=submit]").click()
     expect(page).to_have_url(f"{server.url}/{lang}/")
-    expect(page.locator("nav.menu")).to_contain_text(server.officer)
+    expect(page.locator("nav.menu")).to_contain_text(username)
+
+
+def add_user(server: Server, username: str, role: str) -> str:
+    """Add an account of `role` at the instance's post with the `fieldapp` CLI; its password."""
+    password = secrets.token_urlsafe(16)
+    _run(server.instance, "users", "add", username, "--role", role, "--password-stdin",
+         stdin=password + "\n")
+    return password
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -167,6 +181,15 @@ def server(tmp_path_factory) -> Iterator[Server]:
     try:
         with running_server(tmp_path_factory.mktemp("instance")) as running:
             yield running
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def supervisor(server) -> tuple[str, str]:
+    """(username, password) of a supervisor at the server's post, added once per run."""
+    try:
+        return SUPERVISOR, add_user(server, SUPERVISOR, "supervisor")
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
 
