@@ -180,9 +180,12 @@ def children(db: Database, parent: str | list[str], form: str) -> list[dict]:
     if not parents:
         return []
     columns = ", ".join(_COLUMNS)
+    # The partial index needs `parent != ''` spelled out, and INDEXED BY keeps the planner from
+    # reading every record of the form instead (measured: 25 ms against 0.4 ms at 100,000 marks).
     rows = db.query(
-        f"SELECT {columns} FROM records WHERE parent IN ({', '.join('?' * len(parents))})"
-        " AND form = ? AND deleted = 0 ORDER BY id",
+        f"SELECT {columns} FROM records INDEXED BY records_parent WHERE parent != ''"
+        f" AND parent IN ({', '.join('?' * len(parents))}) AND form = ? AND deleted = 0"
+        " ORDER BY id",
         [*parents, form],
     )
     return [_record(r) for r in rows]
@@ -192,7 +195,8 @@ def about_person(db: Database, person: str, form: str) -> list[dict]:
     """The live records of one form about a person, oldest first."""
     columns = ", ".join(_COLUMNS)
     rows = db.query(
-        f"SELECT {columns} FROM records WHERE person = ? AND form = ? AND deleted = 0 ORDER BY id",
+        f"SELECT {columns} FROM records INDEXED BY records_person WHERE person != ''"
+        " AND person = ? AND form = ? AND deleted = 0 ORDER BY id",
         [person, form],
     )
     return [_record(r) for r in rows]
@@ -215,11 +219,14 @@ def persons(db: Database, ids: list[str]) -> dict[str, dict]:
         return {}
     marks = ", ".join("?" * len(ids))
     columns = ", ".join(_COLUMNS)
+    # Two indexed reads (the records themselves by uuid; intakes that point at them by person)
+    # rather than one OR that SQLite answers by reading every intake.
     rows = db.query(
-        f"SELECT {columns} FROM records WHERE deleted = 0 AND ("
-        f"(form = 'participant' AND uuid IN ({marks}))"
-        f" OR (form = 'intake' AND (uuid IN ({marks}) OR person IN ({marks})))) ORDER BY id",
-        [*ids, *ids, *ids],
+        f"SELECT {columns} FROM records WHERE uuid IN ({marks})"
+        " AND form IN ('participant', 'intake') AND deleted = 0"
+        f" UNION SELECT {columns} FROM records INDEXED BY records_person WHERE person != ''"
+        f" AND person IN ({marks}) AND form = 'intake' AND deleted = 0 ORDER BY id",
+        [*ids, *ids],
     )
     found: dict[str, dict] = {}
     for row in map(_record, rows):

@@ -23,7 +23,7 @@ from flask_babel import gettext
 from fieldapp.domain import persons, roles, trainings
 from fieldapp.domain.records import Outcome, is_uuid, new_uuid
 from fieldapp.forms import display, schema
-from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
+from fieldapp.forms.builder import TAMPERED, answers_as_formdata, choice_label, form_class
 from fieldapp.forms.messages import message
 from fieldapp.forms.validate import Error
 from fieldapp.storage import records, users
@@ -348,10 +348,10 @@ def _session_and_course(uuid: str) -> tuple[dict, dict]:
 @allow(*roles.RECORD_CAPTURERS)
 def checkin(uuid):
     session, course = _session_and_course(uuid)
+    field = schema.get("attendance").fields_by_name["status"]
     return render_template(
         "trainings/checkin.html", session=session, course=course, roster=_roster(course["uuid"]),
-        marks=_marks(uuid), statuses=trainings.STATUSES,
-        status_field=schema.get("attendance").fields_by_name["status"],
+        marks=_marks(uuid), labels={s: choice_label(field, s) for s in trainings.STATUSES},
     )
 
 
