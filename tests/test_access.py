@@ -233,3 +233,8 @@ def test_pages_have_no_inline_script_or_style(client_as):
         page = client_as("officer").get(url).text
         assert "<script>" not in page and " style=" not in page and "<style" not in page
         assert " on" + "click=" not in page
+
+
+def test_anonymous_head_is_sent_to_login_like_get(client_as):
+    response = client_as().http.head("/en/records")
+    assert response.status_code == 302 and response.location.startswith("/en/login")

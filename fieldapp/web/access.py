@@ -71,7 +71,7 @@ def init_app(app: Flask) -> None:
             abort(403)  # a view that declares nothing is closed to everyone
         g.user = _load_user()
         if g.user is None:
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             abort(401)
         if g.user["role"] not in roles:
