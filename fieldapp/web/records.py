@@ -17,9 +17,9 @@ from flask import (
 from flask_babel import gettext
 
 from fieldapp.domain import roles
-from fieldapp.domain.records import is_uuid, new_uuid
+from fieldapp.domain.records import is_uuid
 from fieldapp.forms import display, schema
-from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
+from fieldapp.forms.builder import TAMPERED, form_class
 from fieldapp.storage import records
 from fieldapp.web import capture
 from fieldapp.web.access import allow
@@ -31,19 +31,9 @@ FORM = "intake"
 MAX_QUERY = 100
 
 
-def _own_post() -> str | None:
-    """The post whose records the user may see; None means every post."""
-    return None if roles.sees_all_posts(g.user["role"]) else g.user["post"]
-
-
 def _visible_record(uuid: str) -> tuple[dict, schema.FormDefinition]:
-    """The record and its form if this user may see it; 404 otherwise, so other posts' uuids
-    reveal nothing."""
-    record = records.get(get_db(), uuid) if is_uuid(uuid) else None
-    if record is None or record["deleted"]:
-        abort(404)
-    if not roles.may_see_post(g.user["role"], g.user["post"], record["post"]):
-        abort(404)
+    """The record and the form it was captured with, if this user may see it; else 404."""
+    record = capture.visible(uuid)
     definition = schema.get(record["form"], record["form_version"])
     if definition is None:  # captured with a form this version of fieldapp does not ship
         abort(404)
@@ -72,14 +62,12 @@ def new():
     definition = schema.get(FORM)
     title = gettext("New intake")
     if request.method == "GET":
-        data = {"uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
-                "interview_date": date.today().isoformat()}
+        answers = {"interview_date": date.today().isoformat()}
         if participant := _participant(request.args.get("person", "")):
-            answers = answers_as_formdata(participant["answers"])
-            data.update({k: answers[k] for k in FROM_PARTICIPANT if k in answers},
-                        person=participant["uuid"])
-        form = form_class(definition)(formdata=None, today=date.today(), data=data)
-        return _render_form(form, title=title)
+            given = participant["answers"]
+            answers.update({k: given[k] for k in FROM_PARTICIPANT if k in given},
+                           person=participant["uuid"])
+        return _render_form(capture.blank_form(definition, **answers), title=title)
     # A form opened before a new version shipped is saved with the version it was opened with.
     posted = request.form.get("form_version", "")
     definition = schema.get(FORM, int(posted)) if posted.isdecimal() and len(posted) < 5 else None
@@ -104,12 +92,12 @@ def index():
     if before is not None and not 0 < before < 2**63:
         before = None
     size = current_app.config["PAGE_SIZE"]
-    rows = records.search(get_db(), FORM, post=_own_post(), text=query, before=before,
+    rows = records.search(get_db(), FORM, post=capture.own_post(), text=query, before=before,
                           limit=size + 1)
     return render_template(
         "records/list.html", rows=rows[:size], query=query,
         next_before=rows[size - 1]["id"] if len(rows) > size else None,
-        total=None if query else records.count(get_db(), FORM, _own_post()),
+        total=None if query else records.count(get_db(), FORM, capture.own_post()),
     )
 
 
@@ -143,14 +131,9 @@ def show(uuid):
 def edit(uuid):
     record, definition = _visible_record(uuid)
     title = gettext("Correct intake")
-    cls = form_class(definition)
     if request.method == "GET":
-        data = answers_as_formdata(record["answers"])
-        data.update(uuid=uuid, base_revision=str(record["revision"]),
-                    form_version=str(definition.version))
-        return _render_form(cls(formdata=None, data=data, today=date.today()), title=title,
-                            record=record)
-    form = cls(today=date.today())
+        return _render_form(capture.record_form(definition, record), title=title, record=record)
+    form = form_class(definition)(today=date.today())
     if form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
     elif form.validate():

@@ -21,9 +21,9 @@ from flask import (
 from flask_babel import gettext
 
 from fieldapp.domain import persons, roles, trainings
-from fieldapp.domain.records import Outcome, is_uuid, new_uuid
+from fieldapp.domain.records import Outcome, is_uuid
 from fieldapp.forms import display, schema
-from fieldapp.forms.builder import TAMPERED, answers_as_formdata, choice_label, form_class
+from fieldapp.forms.builder import TAMPERED, choice_label, form_class
 from fieldapp.forms.messages import message
 from fieldapp.forms.validate import Error
 from fieldapp.storage import records, users
@@ -34,37 +34,9 @@ from fieldapp.web.db import get_db
 bp = Blueprint("trainings", __name__, url_prefix="/<lang>")
 
 
-def _own_post() -> str | None:
-    return None if roles.sees_all_posts(g.user["role"]) else g.user["post"]
-
-
-def _visible(uuid: str, form: str) -> dict:
-    """A record of `form` this user may see, or 404."""
-    record = records.get(get_db(), uuid) if is_uuid(uuid) else None
-    if record is None or record["deleted"] or record["form"] != form:
-        abort(404)
-    if not roles.may_see_post(g.user["role"], g.user["post"], record["post"]):
-        abort(404)
-    return record
-
-
 def _sessions(course_uuid: str) -> list[dict]:
     rows = records.children(get_db(), course_uuid, "session")
     return sorted(rows, key=lambda r: (r["answers"]["date"], r["answers"]["start_time"]))
-
-
-def _blank(definition, **answers):
-    return form_class(definition)(formdata=None, today=date.today(), data={
-        "uuid": new_uuid(), "base_revision": "0", "form_version": str(definition.version),
-        **answers,
-    })
-
-
-def _prefilled(definition, record):
-    data = answers_as_formdata(record["answers"])
-    data.update(uuid=record["uuid"], base_revision=str(record["revision"]),
-                form_version=str(definition.version))
-    return form_class(definition)(formdata=None, data=data, today=date.today())
 
 
 def _render(form, *, title, status=200, **context):
@@ -109,16 +81,13 @@ def _enrol(course: dict, person: str, extra: list | None = None,
     if "course_full" in problems:
         return gettext("The course is full: all %(n)s places are taken.",
                        n=course["answers"]["capacity"])
-    enrolment = records.Submission(
-        uuid=persons.enrolment_uuid(course["uuid"], person), definition=schema.get("enrolment"),
-        answers={"status": "enrolled"}, post=course["post"],
-        device=current_app.config["DEVICE_ID"], user=g.user["username"],
-        parent=course["uuid"], person=person,
+    enrolment = capture.submission(
+        schema.get("enrolment"), persons.enrolment_uuid(course["uuid"], person),
+        {"status": "enrolled"}, post=course["post"], parent=course["uuid"], person=person,
     )
-    marks = [records.Submission(
-        uuid=persons.mark_uuid(present_at["uuid"], person), definition=schema.get("attendance"),
-        answers={"status": "present"}, post=course["post"], device=enrolment.device,
-        user=enrolment.user, parent=present_at["uuid"], person=person,
+    marks = [capture.submission(
+        schema.get("attendance"), persons.mark_uuid(present_at["uuid"], person),
+        {"status": "present"}, post=course["post"], parent=present_at["uuid"], person=person,
     )] if present_at else []
     records.save_batch(get_db(), [*(extra or []), enrolment, *marks])
     return None
@@ -127,7 +96,7 @@ def _enrol(course: dict, person: str, extra: list | None = None,
 @bp.get("/courses")
 @allow(*roles.RECORD_READERS)
 def courses():
-    rows = records.search(get_db(), "course", post=_own_post(), limit=200)
+    rows = records.search(get_db(), "course", post=capture.own_post(), limit=200)
     return render_template("trainings/courses.html", rows=rows)
 
 
@@ -139,7 +108,7 @@ def new_course():
     posts = users.posts(get_db()) if central else [g.user["post"]]
     title = gettext("New training course")
     if request.method == "GET":
-        return _render(_blank(definition, min_attendance="80"), title=title, posts=posts)
+        return _render(capture.blank_form(definition, min_attendance="80"), title=title, posts=posts)
     form = form_class(definition)(today=date.today())
     post = request.form.get("post", "") if central else g.user["post"]
     if form.validate():
@@ -155,7 +124,7 @@ def new_course():
 @bp.get("/courses/<uuid>")
 @allow(*roles.RECORD_READERS)
 def course(uuid):
-    record = _visible(uuid, "course")
+    record = capture.visible(uuid, "course")
     definition = schema.get("course", record["form_version"])
     return render_template(
         "trainings/course.html", course=record, sessions=_sessions(uuid), roster=_roster(uuid),
@@ -167,12 +136,12 @@ def course(uuid):
 @bp.route("/courses/<uuid>/edit", methods=["GET", "POST"])
 @allow(*roles.TRAINING_MANAGERS)
 def edit_course(uuid):
-    record = _visible(uuid, "course")
+    record = capture.visible(uuid, "course")
     definition = schema.get("course", record["form_version"])
     title = gettext("Correct course")
     back = url_for("trainings.course", uuid=uuid)
     if request.method == "GET":
-        return _render(_prefilled(definition, record), title=title, record=record,
+        return _render(capture.record_form(definition, record), title=title, record=record,
                        cancel_url=back)
     form = form_class(definition)(today=date.today())
     if form.uuid.data == uuid and form.validate():
@@ -187,13 +156,13 @@ def edit_course(uuid):
 @bp.route("/courses/<uuid>/sessions/new", methods=["GET", "POST"])
 @allow(*roles.TRAINING_MANAGERS)
 def new_session(uuid):
-    parent = _visible(uuid, "course")
+    parent = capture.visible(uuid, "course")
     definition = schema.get("session")
     title = gettext("New session")
     context = {"subtitle": parent["title"], "cancel_url": url_for("trainings.course", uuid=uuid),
                "post": parent["post"]}
     if request.method == "GET":
-        blank = _blank(definition, date=parent["answers"]["start_date"], status="scheduled")
+        blank = capture.blank_form(definition, date=parent["answers"]["start_date"], status="scheduled")
         return _render(blank, title=title, **context)
     form = form_class(definition)(today=date.today())
     if form.validate() and _check_session(form, parent):
@@ -207,14 +176,14 @@ def new_session(uuid):
 @bp.route("/sessions/<uuid>/edit", methods=["GET", "POST"])
 @allow(*roles.TRAINING_MANAGERS)
 def edit_session(uuid):
-    record = _visible(uuid, "session")
-    parent = _visible(record["parent"], "course")
+    record = capture.visible(uuid, "session")
+    parent = capture.visible(record["parent"], "course")
     definition = schema.get("session", record["form_version"])
     title = gettext("Correct session")
     context = {"subtitle": parent["title"], "record": record,
                "cancel_url": url_for("trainings.course", uuid=parent["uuid"])}
     if request.method == "GET":
-        return _render(_prefilled(definition, record), title=title, **context)
+        return _render(capture.record_form(definition, record), title=title, **context)
     form = form_class(definition)(today=date.today())
     if form.uuid.data == uuid and form.validate() and _check_session(form, parent):
         problem = capture.save(form, definition, post=record["post"], parent=parent["uuid"])
@@ -229,7 +198,7 @@ def edit_session(uuid):
 @bp.get("/courses/<uuid>/enrol")
 @allow(*roles.RECORD_CAPTURERS)
 def enrol(uuid):
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     query = request.args.get("q", "")[:100]
     found, seen = [], set()
     if query.strip():
@@ -246,7 +215,7 @@ def enrol(uuid):
 @bp.post("/courses/<uuid>/enrol")
 @allow(*roles.RECORD_CAPTURERS)
 def enrol_person(uuid):
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     person = request.form.get("person", "")
     back = url_for("trainings.enrol", uuid=uuid, q=request.form.get("q") or None)
     known = records.persons(get_db(), [person]) if is_uuid(person) else {}
@@ -274,7 +243,7 @@ def _walk_in_session(course: dict) -> dict | None:
 @bp.route("/courses/<uuid>/participants/new", methods=["GET", "POST"])
 @allow(*roles.RECORD_CAPTURERS)
 def new_participant(uuid):
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     definition = schema.get("participant")
     walk_in = _walk_in_session(course)
     done_url = (url_for("trainings.checkin", uuid=walk_in["uuid"]) if walk_in
@@ -282,12 +251,11 @@ def new_participant(uuid):
     context = {"subtitle": course["title"], "post": course["post"], "cancel_url": done_url}
     title = gettext("New participant")
     if request.method == "GET":
-        return _render(_blank(definition), title=title, **context)
+        return _render(capture.blank_form(definition), title=title, **context)
     form = form_class(definition)(today=date.today())
     if form.validate():
-        participant = records.Submission(
-            uuid=form.uuid.data, definition=definition, answers=form.result.answers,
-            post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
+        participant = capture.submission(
+            definition, form.uuid.data, form.result.answers, post=course["post"],
             base_revision=int(form.base_revision.data),
         )
         problem = _enrol(course, participant.uuid, extra=[participant], present_at=walk_in)
@@ -328,10 +296,9 @@ def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
     if problems:
         return problems[0], records.get(db, mark_uuid)
     answers = {"status": status, **({"note": note} if note else {})}
-    decision = records.save(db, records.Submission(
-        uuid=mark_uuid, definition=schema.get("attendance"),
-        answers=answers, post=session["post"], device=current_app.config["DEVICE_ID"],
-        user=g.user["username"], base_revision=base, parent=session["uuid"], person=person,
+    decision = records.save(db, capture.submission(
+        schema.get("attendance"), mark_uuid, answers, post=session["post"], base_revision=base,
+        parent=session["uuid"], person=person,
     ))
     mark = records.get(db, mark_uuid)
     if decision.outcome in (Outcome.STORED, Outcome.DUPLICATE):
@@ -340,8 +307,8 @@ def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
 
 
 def _session_and_course(uuid: str) -> tuple[dict, dict]:
-    session = _visible(uuid, "session")
-    return session, _visible(session["parent"], "course")
+    session = capture.visible(uuid, "session")
+    return session, capture.visible(session["parent"], "course")
 
 
 @bp.get("/sessions/<uuid>/checkin")
@@ -390,12 +357,9 @@ def mark_all_present(uuid):
     marks = _marks(uuid)
     definition = schema.get("attendance")
     new = [
-        records.Submission(
-            uuid=persons.mark_uuid(uuid, e["person"]), definition=definition,
-            answers={"status": "present"}, post=session["post"],
-            device=current_app.config["DEVICE_ID"], user=g.user["username"], parent=uuid,
-            person=e["person"],
-        )
+        capture.submission(definition, persons.mark_uuid(uuid, e["person"]),
+                           {"status": "present"}, post=session["post"], parent=uuid,
+                           person=e["person"])
         for e, _ in _roster(course["uuid"]) if e["person"] not in marks
     ]
     records.save_batch(get_db(), new)
@@ -436,7 +400,7 @@ def _groups(person: dict) -> dict:
 @bp.get("/courses/<uuid>/summary")
 @allow(*roles.RECORD_READERS)
 def summary(uuid):
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     figures, people, sessions = _figures(course)
     participant = schema.get("participant")
     return render_template(
@@ -460,7 +424,7 @@ def _certificate_key() -> bytes:
 def issue_certificates(uuid):
     """Issue the certificates of everyone who qualifies, in one transaction, once the course is
     over. Issuing again brings the hours of corrected attendance up to date (a new revision)."""
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     figures, _, sessions = _figures(course)
     if not trainings.course_over(sessions, date.today()):
         flash(gettext("Certificates can be issued once the last session has taken place."),
@@ -476,14 +440,12 @@ def issue_certificates(uuid):
         minutes = int(f.attendance.hours * 60)
         if before and before["answers"]["minutes"] == minutes:
             continue
-        issued.append(records.Submission(
-            uuid=persons.certificate_uuid(uuid, f.person), definition=definition,
-            answers={"number": trainings.certificate_number(key, uuid, f.person),
-                     "minutes": minutes,
-                     "issued_on": before["answers"]["issued_on"] if before
-                     else date.today().isoformat()},
-            post=course["post"], device=current_app.config["DEVICE_ID"], user=g.user["username"],
-            base_revision=before["revision"] if before else 0, parent=uuid, person=f.person,
+        issued.append(capture.submission(
+            definition, persons.certificate_uuid(uuid, f.person),
+            {"number": trainings.certificate_number(key, uuid, f.person), "minutes": minutes,
+             "issued_on": before["answers"]["issued_on"] if before else date.today().isoformat()},
+            post=course["post"], base_revision=before["revision"] if before else 0, parent=uuid,
+            person=f.person,
         ))
     records.save_batch(get_db(), issued)
     return redirect(url_for("trainings.certificates", uuid=uuid,
@@ -493,7 +455,7 @@ def issue_certificates(uuid):
 @bp.get("/courses/<uuid>/certificates")
 @allow(*roles.RECORD_READERS)
 def certificates(uuid):
-    course = _visible(uuid, "course")
+    course = capture.visible(uuid, "course")
     issued = records.children(get_db(), uuid, "certificate")
     people = records.persons(get_db(), [c["person"] for c in issued])
     paper = "letter" if request.args.get("paper") == "letter" else "a4"
@@ -538,7 +500,7 @@ def attendance_form(uuid, person):
                "cancel_url": back}
     title = gettext("Training attendance")
     if request.method == "GET":
-        form = _prefilled(definition, current) if current else _blank(definition)
+        form = capture.record_form(definition, current) if current else capture.blank_form(definition)
         form.uuid.data = persons.mark_uuid(uuid, person)
         return _render(form, title=title, **context)
     form = form_class(definition)(today=date.today())
