@@ -24,6 +24,8 @@ DEFAULTS = {
     "PAGE_SIZE": 50,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # A login lasts a working day after the last visit (seconds), across browser restarts.
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     # CSRF tokens live as long as the login session: an officer may keep a form open for hours.
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,

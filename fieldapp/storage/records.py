@@ -244,3 +244,14 @@ def count(db: Database, form: str, post: str | None) -> int:
         sql = "SELECT count(*) FROM records WHERE form = ? AND post = ? AND deleted = 0"
         params = [form, post]
     return db.execute(sql, params).fetchone()[0]
+
+
+def sessions_on(db: Database, post: str, day: str) -> list[dict]:
+    """The live training sessions of a post on one day (ISO date), earliest first."""
+    columns = ", ".join(_COLUMNS)
+    rows = db.query(
+        f"SELECT {columns} FROM records WHERE form = 'session' AND post = ? AND deleted = 0"
+        " AND json_extract(data, '$.date') = ?",
+        [post, day],
+    )
+    return sorted(map(_record, rows), key=lambda r: r["answers"]["start_time"])

@@ -8,13 +8,13 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from fieldapp.web import access, admin, auth, db, errors, main, records, trainings
+    from fieldapp.web import access, admin, api, auth, db, errors, main, pwa, records, trainings
 
     CSRFProtect(app)
     db.init_app(app)
     access.init_app(app)
     errors.init_app(app)
-    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp):
+    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp):
         app.register_blueprint(blueprint)
     _template_helpers(app)
 
@@ -30,11 +30,13 @@ def _template_helpers(app: Flask) -> None:
     from fieldapp.forms.html import relevance
     from fieldapp.web.admin import ROLE_LABELS
     from fieldapp.web.main import asset_url
+    from fieldapp.web.pwa import app_text
 
     app.jinja_env.globals.update(
         roles=roles,
         fold=fold,
         asset=asset_url,
+        app_text=app_text,
         choices=choices,
         choice_label=choice_label,
         relevance=relevance,

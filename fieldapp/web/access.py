@@ -38,7 +38,9 @@ def log_in(user: dict) -> None:
     session["uid"] = user["id"]
     session["stamp"] = password_stamp(user["password_hash"])
     session["generation"] = user["session_generation"]
-    session.permanent = False
+    # A cookie that outlives a browser crash or a restarted tablet: records queued offline are
+    # sent without logging in again, until PERMANENT_SESSION_LIFETIME passes without a visit.
+    session.permanent = True
 
 
 def _load_user() -> dict | None:
@@ -71,7 +73,7 @@ def init_app(app: Flask) -> None:
             abort(403)  # a view that declares nothing is closed to everyone
         g.user = _load_user()
         if g.user is None:
-            if request.method in ("GET", "HEAD"):
+            if request.method in ("GET", "HEAD") and request.blueprint != "api":
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             abort(401)
         if g.user["role"] not in roles:
@@ -85,7 +87,10 @@ def init_app(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("X-Frame-Options", "DENY")
-        if request.endpoint != "static":
+        if request.endpoint == "static":
+            if request.args.get("v"):  # a versioned URL (main.asset_url) never changes content
+                headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        elif "Cache-Control" not in headers:
             # Pages can hold personal data: no browser or proxy may keep a copy.
             headers["Cache-Control"] = "no-store"
         return response

@@ -1,19 +1,56 @@
 """What every capture view shares: finding a visible record, building its form, and saving under
-the record contract."""
+the record contract. The HTML views and the outbox replay (web/api.py) both save through here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
-from flask import abort, current_app, flash, g
-from flask_babel import gettext
+from flask import abort, current_app, flash, g, redirect
+from flask_babel import lazy_gettext
 
 from fieldapp.domain import roles
-from fieldapp.domain.records import Outcome, is_uuid, new_uuid
-from fieldapp.forms.builder import TAMPERED, answers_as_formdata, form_class
+from fieldapp.domain.records import Decision, Outcome, is_uuid, new_uuid
+from fieldapp.forms import schema
+from fieldapp.forms.builder import TAMPERED, DefinitionForm, answers_as_formdata, form_class
 from fieldapp.forms.schema import FormDefinition
 from fieldapp.storage import records
 from fieldapp.web.db import get_db
+
+SAVED = {
+    Outcome.STORED: lazy_gettext("Record saved."),
+    Outcome.DUPLICATE: lazy_gettext("This record was already saved; nothing was changed."),
+}
+CONFLICT = lazy_gettext(
+    "Someone else changed this record since you opened it. Your answers are still below: "
+    "open the record in a new tab, compare, and save again from there."
+)
+
+# What names a queued record in the device's outbox: a name, never a document or a need.
+LABEL_FIELDS = ("given_names", "first_surname")
+
+
+@dataclass
+class Capture:
+    """What a submitted form came to: an outcome of the record contract, and what to show."""
+
+    outcome: Outcome
+    form: DefinitionForm | None = None
+    problem: str = ""  # why nothing was stored, when no single field is to blame
+    location: str = ""  # where the officer goes once it is saved
+    extra: dict = field(default_factory=dict)  # what a script needs to show the saved state
+
+    def __post_init__(self):
+        if self.problem and self.form is not None:
+            self.form.form_errors_extra.append(str(self.problem))
+
+    @property
+    def saved(self) -> bool:
+        return self.outcome in (Outcome.STORED, Outcome.DUPLICATE)
+
+    @property
+    def notice(self) -> str:
+        return str(SAVED[self.outcome])
 
 
 def own_post() -> str | None:
@@ -48,6 +85,17 @@ def record_form(definition: FormDefinition, record: dict):
     return form_class(definition)(formdata=None, data=data, today=date.today())
 
 
+def submitted_form(name: str, formdata, *, csrf: bool = True) -> DefinitionForm:
+    """The posted form of definition `name`, in the version it was opened with (a form opened
+    before a new version shipped is saved with its own). `csrf=False` when the request as a whole
+    was checked, as the outbox replay is."""
+    posted = formdata.get("form_version", "")
+    definition = schema.get(name, int(posted)) if posted.isdecimal() and len(posted) < 5 else None
+    definition = definition or schema.get(name)
+    meta = {} if csrf else {"csrf": False}  # else the app's setting decides
+    return form_class(definition)(formdata=formdata, today=date.today(), meta=meta)
+
+
 def submission(definition: FormDefinition, uuid: str, answers: dict, *, post: str,
                base_revision: int = 0, parent: str = "", person: str = "") -> records.Submission:
     """A revision from this device, by the logged-in user."""
@@ -58,23 +106,25 @@ def submission(definition: FormDefinition, uuid: str, answers: dict, *, post: st
     )
 
 
-def save(form, definition: FormDefinition, *, post: str, parent: str = "",
-         person: str = "") -> str | None:
-    """Store the form's answers; flash what happened and return None, or return the message to
-    show above the form when nothing could be stored (the officer's input stays on screen)."""
-    decision = records.save(get_db(), submission(
-        definition, form.uuid.data, form.result.answers, post=post,
+def save(form: DefinitionForm, *, post: str, location: str, parent: str = "",
+         person: str = "") -> Capture:
+    """Store a validated form's answers as a revision of its record."""
+    return decided(form, records.save(get_db(), submission(
+        form.definition, form.uuid.data, form.result.answers, post=post,
         base_revision=int(form.base_revision.data), parent=parent, person=person,
-    ))
-    if decision.outcome is Outcome.STORED:
-        flash(gettext("Record saved."), "success")
-        return None
-    if decision.outcome is Outcome.DUPLICATE:
-        flash(gettext("This record was already saved; nothing was changed."), "info")
-        return None
+    )), location)
+
+
+def decided(form: DefinitionForm, decision: Decision, location: str) -> Capture:
+    """The storage layer's decision, with what to tell the officer."""
     if decision.outcome is Outcome.CONFLICT:
-        return gettext(
-            "Someone else changed this record since you opened it. Your answers are still below: "
-            "open the record in a new tab, compare, and save again from there."
-        )
-    return str(TAMPERED)
+        return Capture(Outcome.CONFLICT, form, CONFLICT)
+    if decision.outcome is Outcome.REJECTED:  # a uuid of another form or post: never from a browser
+        return Capture(Outcome.REJECTED, form, str(TAMPERED))
+    return Capture(decision.outcome, form, location=location)
+
+
+def saved_redirect(result: Capture):
+    """After a save: say what happened and go on to the record's page."""
+    flash(result.notice, "success" if result.outcome is Outcome.STORED else "info")
+    return redirect(result.location)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -33,8 +33,20 @@ DETAILS = {
 }
 
 
-def render_error(status: int, detail=None):
+CODES = {400: "bad_request", 401: "login", 403: "forbidden", 404: "not_found", 405: "method",
+         413: "too_large", 500: "server_error"}
+
+
+def json_error(status: int, code: str, message: str):
+    """The one JSON shape of a refused request: `{"ok": false, "error": {"code", "message"}}`."""
+    return jsonify({"ok": False, "error": {"code": code, "message": str(message)}}), status
+
+
+def render_error(status: int, detail=None, code: str | None = None):
+    """The error page, or for the JSON API `{"ok": false, "error": {"code", "message"}}`."""
     status = status if status in TITLES else 400 if status < 500 else 500
+    if request.blueprint == "api":
+        return json_error(status, code or CODES[status], f"{TITLES[status]}. {detail or DETAILS[status]}")
     body = render_template(
         "error.html", status=status, title=TITLES[status], detail=detail or DETAILS[status]
     )
@@ -47,7 +59,7 @@ def init_app(app: Flask) -> None:
         return render_error(400, lazy_gettext(
             "This form has expired or was not sent by this application. Go back, reload the page "
             "and save again."
-        ))
+        ), code="csrf")
 
     @app.errorhandler(HTTPException)
     def http_error(e):

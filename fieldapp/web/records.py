@@ -9,7 +9,6 @@ from flask import (
     abort,
     current_app,
     g,
-    redirect,
     render_template,
     request,
     url_for,
@@ -17,9 +16,9 @@ from flask import (
 from flask_babel import gettext
 
 from fieldapp.domain import roles
-from fieldapp.domain.records import is_uuid
+from fieldapp.domain.records import Outcome, is_uuid
 from fieldapp.forms import display, schema
-from fieldapp.forms.builder import TAMPERED, form_class
+from fieldapp.forms.builder import TAMPERED
 from fieldapp.storage import records
 from fieldapp.web import capture
 from fieldapp.web.access import allow
@@ -41,7 +40,11 @@ def _visible_record(uuid: str) -> tuple[dict, schema.FormDefinition]:
 
 
 def _render_form(form, *, title: str, record=None, status: int = 200):
-    return render_template("records/form.html", form=form, title=title, record=record), status
+    # A new intake works offline: saved to the device's outbox when the server is unreachable.
+    outbox = None if record else {"kind": "intake", "label": list(capture.LABEL_FIELDS),
+                                  "today": ["interview_date"]}
+    return render_template("records/form.html", form=form, title=title, record=record,
+                           outbox=outbox), status
 
 
 # What an intake takes over from the participant registration of the same person.
@@ -56,10 +59,21 @@ def _participant(uuid: str) -> dict | None:
     return record if ok and record["post"] == g.user["post"] else None
 
 
+def capture_intake(formdata, *, csrf: bool = True) -> capture.Capture:
+    """Validate and store a new intake posted by the form or replayed from a device's outbox."""
+    form = capture.submitted_form(FORM, formdata, csrf=csrf)
+    person = form.person.data or ""
+    if person and not _participant(person):
+        return capture.Capture(Outcome.REJECTED, form, str(TAMPERED))
+    if not form.validate():
+        return capture.Capture(Outcome.REJECTED, form)
+    return capture.save(form, post=g.user["post"], person=person,
+                        location=url_for("records.show", uuid=form.uuid.data))
+
+
 @bp.route("/intake/new", methods=["GET", "POST"])
 @allow(*roles.RECORD_CAPTURERS)
 def new():
-    definition = schema.get(FORM)
     title = gettext("New intake")
     if request.method == "GET":
         answers = {"interview_date": date.today().isoformat()}
@@ -67,21 +81,11 @@ def new():
             given = participant["answers"]
             answers.update({k: given[k] for k in FROM_PARTICIPANT if k in given},
                            person=participant["uuid"])
-        return _render_form(capture.blank_form(definition, **answers), title=title)
-    # A form opened before a new version shipped is saved with the version it was opened with.
-    posted = request.form.get("form_version", "")
-    definition = schema.get(FORM, int(posted)) if posted.isdecimal() and len(posted) < 5 else None
-    definition = definition or schema.get(FORM)
-    form = form_class(definition)(today=date.today())
-    person = form.person.data or ""
-    if person and not _participant(person):
-        form.form_errors_extra.append(str(TAMPERED))
-    elif form.validate():
-        problem = capture.save(form, definition, post=g.user["post"], person=person)
-        if problem is None:
-            return redirect(url_for("records.show", uuid=form.uuid.data))
-        form.form_errors_extra.append(problem)
-    return _render_form(form, title=title, status=422)
+        return _render_form(capture.blank_form(schema.get(FORM), **answers), title=title)
+    result = capture_intake(request.form)
+    if result.saved:
+        return capture.saved_redirect(result)
+    return _render_form(result.form, title=title, status=422)
 
 
 @bp.get("/records")
@@ -133,12 +137,11 @@ def edit(uuid):
     title = gettext("Correct intake")
     if request.method == "GET":
         return _render_form(capture.record_form(definition, record), title=title, record=record)
-    form = form_class(definition)(today=date.today())
+    form = capture.submitted_form(FORM, request.form)
     if form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
     elif form.validate():
-        problem = capture.save(form, definition, post=record["post"])
-        if problem is None:
-            return redirect(url_for("records.show", uuid=uuid))
-        form.form_errors_extra.append(problem)
+        result = capture.save(form, post=record["post"], location=url_for("records.show", uuid=uuid))
+        if result.saved:
+            return capture.saved_redirect(result)
     return _render_form(form, title=title, record=record, status=422)

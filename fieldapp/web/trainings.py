@@ -12,7 +12,6 @@ from flask import (
     current_app,
     flash,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -109,15 +108,14 @@ def new_course():
     title = gettext("New training course")
     if request.method == "GET":
         return _render(capture.blank_form(definition, min_attendance="80"), title=title, posts=posts)
-    form = form_class(definition)(today=date.today())
+    form = capture.submitted_form("course", request.form)
     post = request.form.get("post", "") if central else g.user["post"]
     if form.validate():
         if post not in posts:
             form.form_errors_extra.append(gettext("Choose the post that runs the course."))
-        elif (problem := capture.save(form, definition, post=post)) is None:
-            return redirect(url_for("trainings.course", uuid=form.uuid.data))
-        else:
-            form.form_errors_extra.append(problem)
+        elif (result := capture.save(form, post=post, location=url_for(
+                "trainings.course", uuid=form.uuid.data))).saved:
+            return capture.saved_redirect(result)
     return _render(form, title=title, posts=posts, status=422)
 
 
@@ -143,11 +141,10 @@ def edit_course(uuid):
     if request.method == "GET":
         return _render(capture.record_form(definition, record), title=title, record=record,
                        cancel_url=back)
-    form = form_class(definition)(today=date.today())
+    form = capture.submitted_form("course", request.form)
     if form.uuid.data == uuid and form.validate():
-        if (problem := capture.save(form, definition, post=record["post"])) is None:
-            return redirect(back)
-        form.form_errors_extra.append(problem)
+        if (result := capture.save(form, post=record["post"], location=back)).saved:
+            return capture.saved_redirect(result)
     elif form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
     return _render(form, title=title, record=record, cancel_url=back, status=422)
@@ -164,12 +161,11 @@ def new_session(uuid):
     if request.method == "GET":
         blank = capture.blank_form(definition, date=parent["answers"]["start_date"], status="scheduled")
         return _render(blank, title=title, **context)
-    form = form_class(definition)(today=date.today())
+    form = capture.submitted_form("session", request.form)
     if form.validate() and _check_session(form, parent):
-        problem = capture.save(form, definition, post=parent["post"], parent=uuid)
-        if problem is None:
-            return redirect(url_for("trainings.course", uuid=uuid))
-        form.form_errors_extra.append(problem)
+        result = capture.save(form, post=parent["post"], parent=uuid, location=context["cancel_url"])
+        if result.saved:
+            return capture.saved_redirect(result)
     return _render(form, title=title, status=422, **context)
 
 
@@ -184,12 +180,12 @@ def edit_session(uuid):
                "cancel_url": url_for("trainings.course", uuid=parent["uuid"])}
     if request.method == "GET":
         return _render(capture.record_form(definition, record), title=title, **context)
-    form = form_class(definition)(today=date.today())
+    form = capture.submitted_form("session", request.form)
     if form.uuid.data == uuid and form.validate() and _check_session(form, parent):
-        problem = capture.save(form, definition, post=record["post"], parent=parent["uuid"])
-        if problem is None:
-            return redirect(context["cancel_url"])
-        form.form_errors_extra.append(problem)
+        result = capture.save(form, post=record["post"], parent=parent["uuid"],
+                              location=context["cancel_url"])
+        if result.saved:
+            return capture.saved_redirect(result)
     elif form.uuid.data != uuid:
         form.form_errors_extra.append(str(TAMPERED))
     return _render(form, title=title, status=422, **context)
@@ -230,40 +226,58 @@ def enrol_person(uuid):
     return redirect(url_for("trainings.course", uuid=uuid))
 
 
-def _walk_in_session(course: dict) -> dict | None:
-    """The open session of this course a walk-in arrives at (?session=), if any."""
-    session = records.get(get_db(), request.args.get("session", "")) if is_uuid(
-        request.args.get("session", "")) else None
+def walk_in_session(course: dict, session_uuid: str) -> dict | None:
+    """The open session of this course a walk-in arrives at, if any."""
+    session = records.get(get_db(), session_uuid) if is_uuid(session_uuid) else None
     if (session and session["form"] == "session" and session["parent"] == course["uuid"]
             and session["answers"]["status"] != "cancelled"):
         return session
     return None
 
 
+def capture_participant(course: dict, walk_in: dict | None, formdata, *,
+                        csrf: bool = True) -> capture.Capture:
+    """Register a participant and enrol them (and mark a walk-in present), all at once."""
+    form = capture.submitted_form("participant", formdata, csrf=csrf)
+    if not form.validate():
+        return capture.Capture(Outcome.REJECTED, form)
+    participant = capture.submission(
+        form.definition, form.uuid.data, form.result.answers, post=course["post"],
+        base_revision=int(form.base_revision.data),
+    )
+    done = (url_for("trainings.checkin", uuid=walk_in["uuid"]) if walk_in
+            else url_for("trainings.course", uuid=course["uuid"]))
+    if records.get(get_db(), participant.uuid):
+        # Sent again (a lost answer, a second tab): the registration and its enrolment were one
+        # transaction, so the record contract decides for both.
+        return capture.decided(form, records.save(get_db(), participant), done)
+    if problem := _enrol(course, participant.uuid, extra=[participant], present_at=walk_in):
+        return capture.Capture(Outcome.REJECTED, form, problem)
+    return capture.Capture(Outcome.STORED, form, location=done)
+
+
 @bp.route("/courses/<uuid>/participants/new", methods=["GET", "POST"])
 @allow(*roles.RECORD_CAPTURERS)
 def new_participant(uuid):
     course = capture.visible(uuid, "course")
-    definition = schema.get("participant")
-    walk_in = _walk_in_session(course)
-    done_url = (url_for("trainings.checkin", uuid=walk_in["uuid"]) if walk_in
-                else url_for("trainings.course", uuid=uuid))
-    context = {"subtitle": course["title"], "post": course["post"], "cancel_url": done_url}
+    walk_in = walk_in_session(course, request.args.get("session", ""))
+    context = {"subtitle": course["title"], "post": course["post"], "cancel_url": (
+        url_for("trainings.checkin", uuid=walk_in["uuid"]) if walk_in
+        else url_for("trainings.course", uuid=uuid))}
+    # Works offline: saved to the device's outbox when the server is unreachable.
+    context["outbox"] = {"kind": "participant", "course": uuid,
+                         "session": walk_in["uuid"] if walk_in else "",
+                         "label": list(capture.LABEL_FIELDS), "done": context["cancel_url"]}
     title = gettext("New participant")
     if request.method == "GET":
-        return _render(capture.blank_form(definition), title=title, **context)
-    form = form_class(definition)(today=date.today())
-    if form.validate():
-        participant = capture.submission(
-            definition, form.uuid.data, form.result.answers, post=course["post"],
-            base_revision=int(form.base_revision.data),
-        )
-        problem = _enrol(course, participant.uuid, extra=[participant], present_at=walk_in)
-        if problem is None:
-            flash(gettext("Participant registered and enrolled."), "success")
-            return redirect(done_url)
-        form.form_errors_extra.append(problem)
-    return _render(form, title=title, status=422, **context)
+        return _render(capture.blank_form(schema.get("participant")), title=title, **context)
+    result = capture_participant(course, walk_in, request.form)
+    if result.outcome is Outcome.STORED:
+        flash(gettext("Participant registered and enrolled."), "success")
+        return redirect(result.location)
+    if result.saved:
+        return capture.saved_redirect(result)
+    return _render(result.form, title=title, status=422, **context)
 
 
 MARK_MESSAGES = {
@@ -306,7 +320,7 @@ def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
     return "conflict", mark
 
 
-def _session_and_course(uuid: str) -> tuple[dict, dict]:
+def session_and_course(uuid: str) -> tuple[dict, dict]:
     session = capture.visible(uuid, "session")
     return session, capture.visible(session["parent"], "course")
 
@@ -314,43 +328,50 @@ def _session_and_course(uuid: str) -> tuple[dict, dict]:
 @bp.get("/sessions/<uuid>/checkin")
 @allow(*roles.RECORD_CAPTURERS)
 def checkin(uuid):
-    session, course = _session_and_course(uuid)
+    session, course = session_and_course(uuid)
     field = schema.get("attendance").fields_by_name["status"]
+    roster = _roster(course["uuid"])
     return render_template(
-        "trainings/checkin.html", session=session, course=course, roster=_roster(course["uuid"]),
+        "trainings/checkin.html", session=session, course=course, roster=roster,
         marks=_marks(uuid), labels={s: choice_label(field, s) for s in trainings.STATUSES},
+        mark_uuids={e["person"]: persons.mark_uuid(uuid, e["person"]) for e, _ in roster},
     )
 
 
-@bp.post("/sessions/<uuid>/marks")
-@allow(*roles.RECORD_CAPTURERS)
-def mark(uuid):
-    """One tap: `mark=<person>:<base revision>:<status>`. JSON for the script, else a redirect."""
-    session, course = _session_and_course(uuid)
-    person, _, rest = request.form.get("mark", "").partition(":")
+def capture_mark(session: dict, course: dict, value: str) -> capture.Capture:
+    """One tap, `<person>:<base revision>:<status>`, from the check-in page or a device's outbox.
+    `extra` holds the person's mark as it now stands."""
+    person, _, rest = value.partition(":")
     base, _, status = rest.partition(":")
     if not (is_uuid(person) and base.isdecimal() and len(base) < 10):
         outcome, current = "unknown_status", None
     else:
         outcome, current = _save_mark(session, course, person, status, int(base))
-    ok = outcome in ("stored", "duplicate")
-    if request.accept_mimetypes.best == "application/json":
-        body = {"ok": ok, "outcome": outcome, "person": person,
-                "status": current["answers"]["status"] if current else "",
-                "revision": current["revision"] if current else 0}
-        if not ok:
-            body["error"] = {"code": outcome, "message": MARK_MESSAGES[outcome]()}
-        return jsonify(body), 200 if ok else (409 if outcome == "conflict" else 422)
-    if not ok:
-        flash(MARK_MESSAGES[outcome](), "error")
-    return redirect(url_for("trainings.checkin", uuid=uuid) + (f"#p-{person}" if ok else ""))
+    extra = {"person": person, "status": current["answers"]["status"] if current else "",
+             "revision": current["revision"] if current else 0}
+    if outcome in ("stored", "duplicate"):
+        return capture.Capture(Outcome(outcome), extra=extra)
+    result = Outcome.CONFLICT if outcome == "conflict" else Outcome.REJECTED
+    return capture.Capture(result, problem=MARK_MESSAGES[outcome](), extra={**extra, "code": outcome})
+
+
+@bp.post("/sessions/<uuid>/marks")
+@allow(*roles.RECORD_CAPTURERS)
+def mark(uuid):
+    """One tap posted without the script (which sends taps through the outbox)."""
+    session, course = session_and_course(uuid)
+    result = capture_mark(session, course, request.form.get("mark", ""))
+    if not result.saved:
+        flash(result.problem, "error")
+        return redirect(url_for("trainings.checkin", uuid=uuid))
+    return redirect(url_for("trainings.checkin", uuid=uuid) + f"#p-{result.extra['person']}")
 
 
 @bp.post("/sessions/<uuid>/marks/all-present")
 @allow(*roles.RECORD_CAPTURERS)
 def mark_all_present(uuid):
     """Mark everyone not yet marked as present, in one transaction."""
-    session, course = _session_and_course(uuid)
+    session, course = session_and_course(uuid)
     if session["answers"]["status"] == "cancelled":
         flash(MARK_MESSAGES["session_cancelled"](), "error")
         return redirect(url_for("trainings.checkin", uuid=uuid))
@@ -488,7 +509,7 @@ def verify_certificate():
 def attendance_form(uuid, person):
     """The classic form, one per participant per session, for posts that record on paper first.
     It writes the same mark record as the check-in page."""
-    session, course = _session_and_course(uuid)
+    session, course = session_and_course(uuid)
     people = dict((e["person"], p) for e, p in _roster(course["uuid"]))
     if person not in people:
         abort(404)
