@@ -8,13 +8,13 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from fieldapp.web import access, admin, auth, db, errors, main, records, trainings
+    from fieldapp.web import access, admin, auth, connect, db, errors, main, records, trainings
 
     CSRFProtect(app)
     db.init_app(app)
     access.init_app(app)
     errors.init_app(app)
-    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp):
+    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, connect.bp):
         app.register_blueprint(blueprint)
     _template_helpers(app)
 
