@@ -1,14 +1,16 @@
-"""The `fieldapp` command: init, serve, users, translations."""
+"""The `fieldapp` command: init, serve, users, tls, translations."""
 
 from __future__ import annotations
 
+import ipaddress
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from fieldapp import accounts, config
+from fieldapp import accounts, config, tls
 from fieldapp.domain.roles import ADMIN, ROLES
 from fieldapp.i18n import cli_gettext as _
 from fieldapp.storage import db as storage_db
@@ -25,6 +27,16 @@ def _app(ctx: click.Context):
         raise click.ClickException(
             _("No instance at %(path)s. Run `fieldapp init` first.", path=str(path)))
     return create_app(instance=path)
+
+
+def _ensure_tls(app) -> tls.TLSFiles:
+    try:
+        return tls.ensure(app.instance_path, label=app.config["POST"])
+    except tls.TLSError as e:
+        raise click.ClickException(_(
+            "The local certificate authority is incomplete: %(path)s is missing. Restore it from a "
+            "backup, or delete the folder %(folder)s to make a new one (every phone must then "
+            "install it again).", path=str(e.path), folder=str(e.path.parent))) from e
 
 
 def _open_db(ctx: click.Context):
@@ -75,21 +87,70 @@ def init(ctx, post, central, admin_name, password_stdin):
                          password=password))
     else:
         click.echo(_("Accounts exist already: no new administrator created."))
+    files = _ensure_tls(app)
+    click.echo(_("Certificate authority for HTTPS on the post's network: %(path)s",
+                 path=str(files.ca_cert)))
 
 
-@main.command(help=_("Serve the app with waitress."))
-@click.option("--host", default=None, help=_("Address to listen on. Default: from config."))
-@click.option("--port", default=None, type=int, help=_("Port. Default: from config."))
+@main.command(help=_("Serve the app: with waitress over HTTP, or with cheroot over HTTPS (--https)."))
+@click.option("--host", default=None,
+              help=_("Address to listen on. Default: from config; with --https, 0.0.0.0 (every "
+                     "network of this computer)."))
+@click.option("--port", default=None, type=int,
+              help=_("Port. Default: from config; with --https, 8443."))
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--https", "use_https", is_flag=True,
+              help=_("Serve HTTPS with this instance's certificate, so phones and tablets on the "
+                     "post's network can install the app."))
 @click.pass_context
-def serve(ctx, host, port, threads):
-    import waitress
-
+def serve(ctx, host, port, threads, use_https):
     app, db = _open_db(ctx)  # pending migrations run before the first request
     db.close()
+    if use_https:
+        _serve_https(app, host or "0.0.0.0", port or tls.DEFAULT_PORT, threads)
+        return
+    import waitress
+
     host, port = host or app.config["HOST"], port or app.config["PORT"]
     click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
     waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # stop on a termination request as on Ctrl-C
+
+
+def _serve_https(app, host: str, port: int, threads: int) -> None:
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    files = _ensure_tls(app)  # a new server certificate if this computer's addresses changed
+    app.config["SESSION_COOKIE_SECURE"] = True
+    server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
+    server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))
+    if host in ("0.0.0.0", ""):
+        hosts = [ip for ip in tls.local_addresses()[1] if ipaddress.ip_address(ip).version == 4]
+    else:
+        hosts = [host]
+    urls = [f"https://{f'[{h}]' if ':' in h else h}:{port}/" for h in hosts]
+    try:
+        server.prepare()  # listen now, so a port in use is an error before "ready"
+    except OSError as e:
+        raise click.ClickException(_("Cannot listen on %(host)s port %(port)s: %(error)s",
+                                     host=host, port=port, error=str(e))) from e
+    click.echo(_("fieldapp ready at:"))
+    for url in urls:
+        click.echo(f"  {url}")
+    click.echo(_("Set up phones and tablets: log in as a supervisor or administrator and open "
+                 "%(url)s", url=f"{urls[0]}{app.config['BABEL_DEFAULT_LOCALE']}/connect"))
+    click.echo(_("Press Ctrl-C to stop."))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        click.echo(_("Stopping."))
+    finally:
+        server.stop()
 
 
 @main.group(help=_("Manage accounts."))
@@ -177,6 +238,29 @@ def users_reset(ctx, username, password_stdin):
     click.echo(_("Password changed: %(name)s", name=user["username"]))
     if not password_stdin:
         click.echo(_("Password (shown only once, write it down): %(password)s", password=password))
+
+
+@main.group(help=_("HTTPS on the post's network: the local certificate authority."))
+def tls_group():
+    pass
+
+
+main.add_command(tls_group, "tls")
+
+
+@tls_group.command("show", help=_("Show the certificate authority, its fingerprint and the addresses "
+                                  "the server certificate covers."))
+@click.pass_context
+def tls_show(ctx):
+    files = tls.files(_app(ctx).instance_path)
+    if files is None:
+        raise click.ClickException(_("No certificates yet: run `fieldapp init` or "
+                                     "`fieldapp serve --https`."))
+    click.echo(_("Certificate authority: %(path)s", path=str(files.ca_cert)))
+    click.echo(_("SHA-256 fingerprint: %(fingerprint)s", fingerprint=files.fingerprint))
+    click.echo(_("Server certificate covers: %(names)s", names=", ".join(files.names)))
+    click.echo(_("Server certificate valid until: %(date)s (renewed by `fieldapp serve --https`)",
+                 date=files.expires.date().isoformat()))
 
 
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))

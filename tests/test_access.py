@@ -14,6 +14,7 @@ READERS = {"officer", "supervisor", "central"}
 ADMINS = {"admin"}
 MANAGERS = {"supervisor", "central"}
 EVERYONE = {"officer", "supervisor", "central", "admin"}
+DEVICE_SETUP = {"supervisor", "admin"}
 
 # endpoint -> who may use it. A new route must be added here, or test_matrix_covers_every_route fails.
 EXPECTED = {
@@ -53,6 +54,8 @@ EXPECTED = {
     "pwa.manifest": PUBLIC,
     "pwa.offline": PUBLIC,
     "pwa.outbox": EVERYONE,
+    "connect.ca_cert": PUBLIC,
+    "connect.index": DEVICE_SETUP,
 }
 
 

@@ -18,6 +18,8 @@ TRAINING_MANAGERS = (SUPERVISOR, CENTRAL)
 # What a post's admin may manage on the web: accounts of their own post in these roles. Central
 # accounts see every post, so they are made with the command line on the server itself.
 POST_ADMIN_ROLES = (OFFICER, SUPERVISOR, ADMIN)
+# Who sets up the post's phones and tablets: the laptop's addresses and its certificate authority.
+DEVICE_SETUP = (SUPERVISOR, ADMIN)
 
 
 def sees_all_posts(role: str) -> bool:

@@ -8,13 +8,26 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
-    from fieldapp.web import access, admin, api, auth, db, errors, main, pwa, records, trainings
+    from fieldapp.web import (
+        access,
+        admin,
+        api,
+        auth,
+        connect,
+        db,
+        errors,
+        main,
+        pwa,
+        records,
+        trainings,
+    )
 
     CSRFProtect(app)
     db.init_app(app)
     access.init_app(app)
     errors.init_app(app)
-    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp):
+    for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
+                      connect.bp):
         app.register_blueprint(blueprint)
     _template_helpers(app)
 
