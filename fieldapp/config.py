@@ -28,9 +28,6 @@ DEFAULTS = {
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
     # CSRF tokens live as long as the login session: an officer may keep a form open for hours.
     "WTF_CSRF_TIME_LIMIT": None,
-    # Over HTTPS, Flask-WTF also wants a same-origin Referer, but pages send none (Referrer-Policy:
-    # no-referrer), so every form would fail. The token, SameSite and Secure cookies guard forms.
-    "WTF_CSRF_SSL_STRICT": False,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 

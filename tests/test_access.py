@@ -235,7 +235,7 @@ def test_security_headers(client_as, url):
     assert "object-src 'none'" in csp and "base-uri 'none'" in csp
     assert "unsafe-inline" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Referrer-Policy"] == "same-origin"
     assert headers["Cache-Control"] == "no-store"
 
 

@@ -167,7 +167,7 @@ def test_connect_page_over_https_shows_qr_codes_for_the_laptops_address(app, cli
     admin = client_as()
     base = "https://192.168.77.5:8443"
     page = admin.http.get("/en/login", base_url=base)
-    admin.http.post("/en/login", base_url=base, data={
+    admin.http.post("/en/login", base_url=base, headers={"Referer": base + "/en/login"}, data={
         "csrf_token": csrf_token(page.text), "username": "admin", "password": "correct-horse-battery"})
     page = admin.http.get("/en/connect", base_url=base)
     assert page.status_code == 200
@@ -300,8 +300,13 @@ def test_an_admin_opens_the_connect_page_over_https(https_server):
     url, instance, password = https_server
     http, ca = requests.Session(), instance / "tls" / "ca.crt"  # Session.verify loses to $REQUESTS_CA_BUNDLE
     login = http.get(url + "/en/login", verify=ca, timeout=10)
-    http.post(url + "/en/login", data={"csrf_token": csrf_token(login.text), "username": "admin",
-                                       "password": password}, verify=ca, timeout=10)
+    form = {"csrf_token": csrf_token(login.text), "username": "admin", "password": password}
+    # Over HTTPS a form must also come from this site, as a browser's same-origin Referer says.
+    elsewhere = http.post(url + "/en/login", data=form, verify=ca, timeout=10,
+                          headers={"Referer": "https://evil.example/"})
+    assert elsewhere.status_code == 400
+    http.post(url + "/en/login", data=form, verify=ca, timeout=10,
+              headers={"Referer": url + "/en/login"})
     page = http.get(url + "/en/connect", verify=ca, timeout=10)
     assert page.status_code == 200 and page.url == url + "/en/connect"
     assert tls.files(instance).fingerprint in page.text

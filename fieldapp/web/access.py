@@ -85,7 +85,8 @@ def init_app(app: Flask) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # Our own pages only: over HTTPS, Flask-WTF checks that a form came from this site.
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         if request.endpoint == "static":
             if request.args.get("v"):  # a versioned URL (main.asset_url) never changes content
