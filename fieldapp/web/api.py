@@ -36,8 +36,24 @@ FAILED = lazy_gettext("The server could not store this record. Send it again lat
                       "failing, tell your supervisor.")
 
 
-class Malformed(Exception):
-    """A record of the replay that is not shaped as the app's pages send them."""
+SESSION_CLOSED = lazy_gettext("The session this walk-in came to is no longer open (it was cancelled "
+                              "or moved to another course). Register the person from the course "
+                              "page instead, then discard this record.")
+
+
+class Refused(Exception):
+    """A record of the replay refused as a whole: `Refused(code, message)`."""
+
+    def __init__(self, code: str, message):
+        super().__init__(code)
+        self.code, self.message = code, message
+
+
+class Malformed(Refused):
+    """A record that is not shaped as the app's pages send them."""
+
+    def __init__(self):
+        super().__init__("malformed", MALFORMED)
 
 
 @bp.get("/token")
@@ -55,7 +71,10 @@ def outbox():
     Each record is its own transaction and is committed before the answer is sent, so a lost
     answer means the device sends it again and gets `duplicate`: stored once, never lost.
     """
-    payload = request.get_json(silent=True) if request.is_json else None
+    try:
+        payload = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # JSON nested deeper than Python parses: not records either
+        payload = None
     if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
         return json_error(400, "bad_payload", gettext(
             "What was sent is not a list of records: expected JSON {\"records\": [...]}."))
@@ -70,8 +89,8 @@ def _replay(record) -> dict:
     answer = {"uuid": uuid if is_uuid(uuid) else None}
     try:
         result = _capture(record)
-    except Malformed:
-        return {**answer, "outcome": "rejected", "code": "malformed", "message": str(MALFORMED)}
+    except Refused as refusal:
+        return {**answer, "outcome": "rejected", "code": refusal.code, "message": str(refusal.message)}
     except HTTPException:  # a course or session not found, or not this user's post
         return {**answer, "outcome": "rejected", "code": "not_found", "message": str(GONE)}
     except Exception as e:  # one record's failure must not block the others
@@ -125,9 +144,9 @@ def _capture(record) -> capture.Capture:
     if kind == "intake":
         return records.capture_intake(data, csrf=False)
     course = capture.visible(_uuid(record, "course"), "course")
-    walk_in = trainings.walk_in_session(course, record.get("session") or "")
+    walk_in = trainings.walk_in_session(course, _uuid(record, "session")) if record.get("session") else None
     if record.get("session") and walk_in is None:
-        raise Malformed
+        raise Refused("session_closed", SESSION_CLOSED)
     return trainings.capture_participant(course, walk_in, data, csrf=False)
 
 
