@@ -37,7 +37,7 @@
     status.className = "banner" + (counts.attention || storageProblem || stopped === "login" ? " warn" : "");
     if (status.hidden) { return; }
     status.appendChild(document.createTextNode(parts.join(" ") + " "));
-    if (counts.total && stopped === "login" && !body.dataset.user) {
+    if (counts.total && stopped === "login") {
       status.appendChild(link("/" + lang + "/login?next=" + encodeURIComponent("/" + lang + "/outbox"), text.log_in));
     } else if (counts.total && location.pathname !== "/" + lang + "/outbox") {
       status.appendChild(link("/" + lang + "/outbox", text.open_outbox));
@@ -102,8 +102,14 @@
           if (worker.state === "installed") { offer(worker); }
         });
       });
-      if (body.dataset.user && registration.active) { registration.active.postMessage({ type: "warm" }); }
     });
+    if (body.dataset.user) {  // keep this user's working pages up to date on the device
+      var login = sessionStorage.getItem("fieldapp-user") !== body.dataset.user;  // someone new
+      sessionStorage.setItem("fieldapp-user", body.dataset.user);
+      navigator.serviceWorker.ready.then(function (registration) {
+        registration.active.postMessage({ type: "warm", login: login });
+      });
+    }
     navigator.serviceWorker.addEventListener("controllerchange", function () {
       if (reloading) { location.reload(); }  // only the page where the officer chose to
     });

@@ -172,11 +172,13 @@
     });
   }
 
-  // What the form opens with: a queued record to correct, a draft, or a new record (a uuid made
-  // now: a page kept by the service worker must not hand out the same uuid twice).
+  // What the form opens with: a new record with a uuid made now (a page kept by the service
+  // worker must not hand out the same uuid twice), unless a draft or a queued record to correct
+  // takes its place.
   if (form.dataset.posted) { return; }  // the server's answer to a post: its values stay
+  if (!correcting) { fresh(); }
   (correcting ? Outbox.get(correcting) : Outbox.getDraft(key)).then(function (kept) {
-    if (!kept) { return fresh(); }
+    if (!kept) { return; }
     fill(kept.fields);
     if (correcting) { return showErrors(kept); }
     var discard = document.createElement("button");
@@ -186,5 +188,5 @@
       Outbox.dropDraft(key).then(function () { location.assign(location.pathname + location.search); });
     };
     notice(text.draft_restored, discard);
-  }, fresh);
+  });
 })();

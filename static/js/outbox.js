@@ -22,7 +22,7 @@
         var request = indexedDB.open(NAME, 1);
         request.onupgradeneeded = function (event) {
           freshDatabase = event.oldVersion === 0;
-          request.result.createObjectStore("outbox", { keyPath: "uuid" });
+          request.result.createObjectStore("outbox", { keyPath: "uuid" }).createIndex("state", "state");
           request.result.createObjectStore("drafts", { keyPath: "key" });
         };
         request.onsuccess = function () { resolve(request.result); };
@@ -96,10 +96,19 @@
     });
   }
 
+  // Counted by the index: every page asks at each change, whatever the outbox's size.
   function counts() {
-    return all().then(function (entries) {
-      var waiting = entries.filter(function (e) { return e.state === "waiting"; }).length;
-      return { waiting: waiting, attention: entries.length - waiting, total: entries.length };
+    return transact("outbox", "readonly", function (store, done) {
+      var found = {};
+      ["waiting", "attention"].forEach(function (state) {
+        store.index("state").count(state).onsuccess = function (e) {
+          found[state] = e.target.result;
+          if (Object.keys(found).length === 2) {
+            done({ waiting: found.waiting, attention: found.attention,
+                   total: found.waiting + found.attention });
+          }
+        };
+      });
     });
   }
 

@@ -23,7 +23,11 @@ function offlinePages() {
 
 // Fetch and keep the pages this user works with (web/api.py `shell`); drop the rosters of
 // sessions that are no longer today's. Anonymous: nothing to keep but the offline pages.
-function warm() {
+var warmed = 0;
+
+function warm(force) {
+  if (!force && Date.now() - warmed < 5 * 60 * 1000) { return Promise.resolve(); }
+  warmed = Date.now();
   return fetch("/" + LANGS[0] + "/api/shell", {
     credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
   }).then(function (response) {
@@ -54,7 +58,7 @@ self.addEventListener("install", function (event) {
   event.waitUntil(Promise.all([
     caches.open(STATIC).then(function (cache) { return cache.addAll(SETTINGS.assets); }),
     caches.open(PAGES).then(function (cache) { return cache.addAll(offlinePages()); }),
-  ]).then(warm));
+  ]).then(function () { return warm(true); }));
 });
 
 self.addEventListener("activate", function (event) {
@@ -69,8 +73,8 @@ self.addEventListener("message", function (event) {
   var type = event.data && event.data.type;
   if (type === "skip-waiting") {
     self.skipWaiting();
-  } else if (type === "warm") {
-    event.waitUntil(warm());
+  } else if (type === "warm") {  // at most every five minutes, or at once after a login
+    event.waitUntil(warm(event.data.login));
   } else if (type === "logout") {  // the next person on this device must not see these pages
     event.waitUntil(caches.delete(PAGES).then(function () {
       return caches.open(PAGES);

@@ -109,37 +109,62 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def running_server(instance: Path) -> Iterator[Server]:
-    """Set up an instance in `instance` (a new folder) with an officer, serve it, stop it after."""
-    if not FIELDAPP.exists():
-        raise RuntimeError(f"{FIELDAPP} not found: run `pip install -e \".[test]\"` in the venv")
-    admin_password, password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    _run(instance, "init", "--post", "POST-1", "--password-stdin", stdin=admin_password + "\n")
-    _run(instance, "users", "add", OFFICER, "--role", "officer", "--password-stdin",
-         stdin=password + "\n")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = instance / "serve.log"
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [str(FIELDAPP), "--instance", str(instance), "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env(),
-        )
-    try:
+class FieldServer:
+    """A field server's instance, with an officer, that a test can stop, kill and start again
+    on the same address: `field = FieldServer(tmp); field.start(); ...; field.stop()`."""
+
+    def __init__(self, instance: Path):
+        if not FIELDAPP.exists():
+            raise RuntimeError(f"{FIELDAPP} not found: run `pip install -e \".[test]\"` in the venv")
+        admin_password, password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        _run(instance, "init", "--post", "POST-1", "--password-stdin", stdin=admin_password + "\n")
+        _run(instance, "users", "add", OFFICER, "--role", "officer", "--password-stdin",
+             stdin=password + "\n")
+        self.server = Server(url=f"http://127.0.0.1:{_free_port()}", instance=instance,
+                             officer=OFFICER, password=password)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Server:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.server
+        url, port = self.server.url, self.server.url.rsplit(":", 1)[1]
+        log_path = self.server.instance / "serve.log"
+        with open(log_path, "a", encoding="utf-8") as log:
+            self.proc = subprocess.Popen(
+                [str(FIELDAPP), "--instance", str(self.server.instance), "serve", "--host",
+                 "127.0.0.1", "--port", port],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env(),
+            )
         deadline = time.monotonic() + STARTUP_WAIT
         while not _answers(url + "/"):
-            if proc.poll() is not None:
-                raise RuntimeError(f"fieldapp serve exited with {proc.returncode}:\n"
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fieldapp serve exited with {self.proc.returncode}:\n"
                                    + log_path.read_text(encoding="utf-8"))
             if time.monotonic() > deadline:
                 raise RuntimeError(f"fieldapp serve did not answer at {url} within "
                                    f"{STARTUP_WAIT:.0f} s:\n" + log_path.read_text(encoding="utf-8"))
             time.sleep(0.2)
-        yield Server(url=url, instance=instance, officer=OFFICER, password=password)
+        return self.server
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+    def kill(self) -> None:
+        """As a power cut would: no chance to finish what it was doing."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(instance: Path) -> Iterator[Server]:
+    """Set up an instance in `instance` (a new folder) with an officer, serve it, stop it after."""
+    field = FieldServer(instance)
+    try:
+        yield field.start()
     finally:
-        _stop(proc)
+        field.stop()
 
 
 def log_in(page, server: Server, lang: str = "en") -> None:
@@ -195,14 +220,20 @@ def supervisor(server) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_session():
+    """The one Playwright driver of the run (a second one cannot run beside it)."""
     chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        launched = launch_chromium(p)
-        yield launched
-        launched.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session):
+    launched = launch_chromium(playwright_session)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
