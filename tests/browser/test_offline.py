@@ -451,3 +451,4 @@ def test_the_page_says_so_when_the_browser_deleted_waiting_records(server, conte
     })""")
     page.goto(server.url + "/en/outbox")
     expect(page.locator("#device-status.warn")).to_be_visible()
+
