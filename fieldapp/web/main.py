@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -41,4 +42,12 @@ def home():
     if user["role"] in roles.RECORD_READERS:
         post = None if roles.sees_all_posts(user["role"]) else user["post"]
         context["intake_count"] = records.count(get_db(), "intake", post)
+    if user["role"] in roles.RECORD_CAPTURERS:
+        # Today's check-ins, one tap from the home page: offline, course pages are not at hand.
+        db = get_db()
+        context["today"] = [
+            (s, records.get(db, s["parent"]))
+            for s in records.sessions_on(db, user["post"], date.today().isoformat())
+            if s["answers"]["status"] != "cancelled"
+        ]
     return render_template("home.html", **context)

@@ -28,6 +28,7 @@
         item.querySelector("[data-kind]").textContent = text.kinds[entry.kind] || entry.kind;
         item.querySelector("[data-state]").textContent = text.states[entry.state];
         item.querySelector("[data-saved]").textContent = when(entry.saved_at);
+        item.querySelector("[data-user]").textContent = entry.user || "";
         if (entry.state === "attention") {
           var message = item.querySelector("[data-message]");
           message.textContent = entry.message;

@@ -264,7 +264,7 @@ def test_2_a_morning_offline_survives_a_browser_crash_and_reaches_sqlite_once(
     browser, page = launch()
     log_in(page, server)
     page.goto(server.url + checkin)
-    offline_ready(page, ["/en/intake/new", checkin])
+    offline_ready(page, ["/en/", "/en/intake/new", checkin])
     assert installability_errors(browser, page) == set()
     wait_until(lambda: session_cookie_on_disk(profile), "the session cookie on disk", 90)
 
@@ -274,7 +274,9 @@ def test_2_a_morning_offline_survives_a_browser_crash_and_reaches_sqlite_once(
         uuids.append(save_intake(page, server, data))
         expect(page.locator("main p.flash.success")).to_be_visible()  # "saved on this device"
         expect(page).to_have_url(server.url + "/en/intake/new")
-    page.goto(server.url + checkin)
+    page.goto(server.url + "/en/")  # as the officer gets there: today's sessions, on the home page
+    page.locator(f"main a[href='{checkin}']").click()
+    expect(page).to_have_url(server.url + checkin)
     for person in people:
         row = page.locator(f"#p-{person}")
         row.locator("button.mark.present").click()
