@@ -454,3 +454,35 @@ def test_the_page_says_so_when_the_browser_deleted_waiting_records(server, conte
     page.goto(server.url + "/en/outbox")
     expect(page.locator("#device-status.warn")).to_be_visible()
 
+
+
+def test_a_new_release_waits_until_the_officer_chooses_to_reload(server, context):
+    """The browser fetches the service worker through a proxy that can serve a new release."""
+    from dataclasses import replace
+
+    from .proxy import Proxy
+
+    proxy = Proxy(int(server.url.rsplit(":", 1)[1]))
+    try:
+        via = replace(server, url=proxy.url)
+        browser = context(LAPTOP)
+        page = browser.new_page()
+        log_in(page, via)
+        offline_ready(page, ["/en/intake/new"])
+        page.goto(via.url + "/en/intake/new")
+        page.fill("#f-given_names", "Sin guardar")
+        old = page.evaluate("async () => (await caches.keys()).sort()")
+
+        proxy.rewrite["/sw.js"] = lambda body: body.replace(b'{"version": "', b'{"version": "next-', 1)
+        page.evaluate("async () => (await navigator.serviceWorker.getRegistration()).update()")
+        banner = page.locator("#app-update")
+        expect(banner).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(1000)  # nothing reloads on its own: what was typed stays
+        expect(page.locator("#f-given_names")).to_have_value("Sin guardar")
+        with page.expect_navigation():
+            banner.locator("[data-reload]").click()
+        expect(page.locator("#f-given_names")).to_have_value("Sin guardar")  # the draft, restored
+        new = page.evaluate("async () => (await caches.keys()).sort()")
+        assert new and all("-next-" in name for name in new) and not set(new) & set(old), (old, new)
+    finally:
+        proxy.close()
