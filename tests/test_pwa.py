@@ -62,7 +62,8 @@ def test_versioned_static_files_are_cached_for_good_and_pages_never(client_as):
 
 @pytest.mark.parametrize(("path", "who", "status"), [
     ("/en/offline", None, 200), ("/es/offline", None, 200),
-    ("/en/outbox", "officer", 200), ("/es/outbox", "admin", 200), ("/en/outbox", None, 302),
+    ("/en/outbox", "officer", 200), ("/es/outbox", "supervisor", 200), ("/en/outbox", None, 302),
+    ("/en/outbox", "admin", 403),
 ])
 def test_the_offline_and_outbox_pages(client_as, path, who, status):
     response = client_as(who).get(path)

@@ -57,7 +57,7 @@ class Malformed(Refused):
 
 
 @bp.get("/token")
-@allow(*roles.ROLES)
+@allow(*roles.RECORD_CAPTURERS)
 def token():
     """A CSRF token for this session: a record queued hours ago is sent with a fresh one."""
     return jsonify({"ok": True, "token": generate_csrf(), "user": g.user["username"]})
@@ -169,9 +169,9 @@ def shell():
         if s["answers"]["status"] != "cancelled"
     ]
     for lang in current_app.config["LANGUAGES"]:
-        pages += [url_for("main.home", lang=lang), url_for("pwa.outbox", lang=lang)]
+        pages.append(url_for("main.home", lang=lang))
         if user["role"] in roles.RECORD_CAPTURERS:
-            pages.append(url_for("records.new", lang=lang))
+            pages += [url_for("pwa.outbox", lang=lang), url_for("records.new", lang=lang)]
         for s in today:
             pages.append(url_for("trainings.checkin", uuid=s["uuid"], lang=lang))
             pages.append(url_for("trainings.new_participant", uuid=s["parent"], session=s["uuid"],

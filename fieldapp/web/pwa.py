@@ -98,7 +98,7 @@ def offline():
 
 
 @bp.get("/<lang>/outbox")
-@allow(*roles.ROLES)
+@allow(*roles.RECORD_CAPTURERS)
 def outbox():
     """The records waiting on this device; the page's script reads them from the browser."""
     return render_template("outbox.html")
@@ -149,5 +149,4 @@ def app_text() -> dict:
         "states": {"waiting": gettext("Waiting to send"), "attention": gettext("Needs attention")},
         "correct": gettext("Correct"),
         "open_checkin": gettext("Open the check-in"),
-        "updated": gettext("fieldapp was updated. Reload this page when you are ready."),
     }

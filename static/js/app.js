@@ -15,8 +15,14 @@
   var storageProblem = null;
 
   window.FieldappText = text;
+  text.plural = function (forms, n) { return plural(forms, n); };
 
-  function plural(forms, n) { return forms[n === 1 ? 0 : 1].replace("%(num)d", n); }
+  // The catalogs give two forms (one, other), as English and Spanish have.
+  var rules = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang) : null;
+  function plural(forms, n) {
+    var one = rules ? rules.select(n) === "one" : n === 1;
+    return forms[one ? 0 : 1].replace("%(num)d", n);
+  }
 
   function link(href, label) {
     var a = document.createElement("a");
@@ -27,12 +33,15 @@
 
   // The banner under the menu: what is waiting, what needs attention, and why nothing is sent.
   function show(counts) {
-    status.textContent = "";
     var parts = [];
     if (storageProblem) { parts.push(storageProblem); }
     if (counts.waiting) { parts.push(plural(text.waiting, counts.waiting)); }
     if (counts.attention) { parts.push(plural(text.attention, counts.attention)); }
     if (counts.total && stopped === "login") { parts.push(text.login); }
+    var said = parts.join(" ") + "|" + stopped;
+    if (said === status.dataset.said) { return; }  // a screen reader hears each change once
+    status.dataset.said = said;
+    status.textContent = "";
     status.hidden = parts.length === 0;
     status.className = "banner" + (counts.attention || storageProblem || stopped === "login" ? " warn" : "");
     if (status.hidden) { return; }

@@ -12,7 +12,8 @@
   var Outbox = window.FieldappOutbox;
   var text = window.FieldappText;
   var lang = document.body.dataset.lang;
-  var key = location.pathname.replace(/^\/[^/]+\//, "/") + location.search;  // the same in every language
+  var user = document.body.dataset.user;
+  var page = location.pathname.replace(/^\/[^/]+\//, "/") + location.search;  // the same in every language
   var correcting = (location.hash.match(/^#outbox=([0-9a-f-]{36})$/) || [])[1];
   var busy = false;
   var autosave = null;
@@ -44,6 +45,17 @@
       String(d.getDate()).padStart(2, "0");
   }
 
+  function newUuid() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  function uuid() { return form.elements.uuid.value; }
+
   function notice(message, action) {
     var box = document.getElementById("capture-notice");
     box.textContent = message + " ";
@@ -56,6 +68,25 @@
       var input = form.elements[name];
       return input && input.value ? input.value.trim() : "";
     }).filter(Boolean).join(" ");
+  }
+
+  function draft() {
+    return { uuid: uuid(), page: page, user: user, fields: fields() };
+  }
+
+  // A tab holds a Web Lock on the record it has open, so a second tab does not take up the same
+  // draft (and the same uuid) and overwrite the first one's record.
+  function hold(id) {
+    if (navigator.locks) {
+      navigator.locks.request("fieldapp-draft-" + id, function () { return new Promise(function () {}); });
+    }
+  }
+
+  function free(id) {
+    if (!navigator.locks) { return Promise.resolve(true); }
+    return navigator.locks.query().then(function (state) {
+      return !state.held.some(function (lock) { return lock.name === "fieldapp-draft-" + id; });
+    });
   }
 
   // The server's refusal, shown as the server itself shows it (templates/_fields.html).
@@ -92,7 +123,10 @@
       var anchor = wrapper.querySelector(".hint") || wrapper.querySelector("legend, label");
       anchor.after(error);
       wrapper.classList.add("has-error");
-      (wrapper.matches("fieldset") ? wrapper : input).setAttribute("aria-invalid", "true");
+      var described = wrapper.matches("fieldset") ? wrapper : input;
+      described.setAttribute("aria-invalid", "true");
+      var by = (described.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (by.indexOf(error.id) < 0) { described.setAttribute("aria-describedby", by.concat(error.id).join(" ")); }
       var item = document.createElement("li");
       var title = wrapper.querySelector("legend, label").firstChild.textContent.trim();
       item.appendChild(Object.assign(document.createElement("a"), {
@@ -109,17 +143,24 @@
     location.assign(url);
   }
 
+  function refused(entry, answer) {
+    busy = false;
+    // Correcting a queued record: it stays in the outbox, marked, with the new reasons.
+    var kept = correcting ? Promise.resolve() : Outbox.backToDraft(entry, draft());
+    return kept.then(function () { showErrors(answer); });
+  }
+
   function saved(entry, summary) {
     var answer = summary.results[entry.uuid];
     if (answer && answer.location) { return go(answer.location, text.saved); }
-    if (answer) {  // refused: back in the officer's hands, with the server's reasons
-      busy = false;
-      return Outbox.remove(entry.uuid).then(function () {
-        if (!correcting) { return Outbox.saveDraft(key, { fields: entry.fields }); }
-      }).then(function () { showErrors(answer); });
+    if (answer) { return refused(entry, answer); }
+    if (!summary.stopped) {  // another tab or the service worker sent it first: what came of it?
+      return Outbox.get(entry.uuid).then(function (left) {
+        if (left && left.state === "attention") { return refused(left, left); }
+        return go(config.done || location.pathname, text.saved);
+      });
     }
     FieldappApp.later(summary);
-    if (!summary.stopped) { return go(config.done || location.pathname, text.saved); }  // sent elsewhere
     return go(config.kind === "intake" ? location.pathname : config.done, text.offline_saved);
   }
 
@@ -129,12 +170,12 @@
     busy = true;
     clearTimeout(autosave);
     var entry = {
-      uuid: form.elements.uuid.value, kind: config.kind, course: config.course || "",
-      session: config.session || "", lang: lang, fields: fields(), label: label(),
-      back: location.pathname + location.search, user: document.body.dataset.user,
+      uuid: uuid(), kind: config.kind, course: config.course || "", session: config.session || "",
+      lang: lang, fields: fields(), label: label(), back: location.pathname + location.search,
+      user: user,
     };
     Outbox.put(entry).then(function () {
-      return Outbox.dropDraft(key);
+      return Outbox.dropDraft(entry.uuid);
     }).then(function () {
       return Outbox.replay(entry.uuid);
     }).then(function (summary) {
@@ -150,9 +191,9 @@
   });
 
   form.addEventListener("input", function () {
-    if (correcting) { return; }
+    if (correcting || busy) { return; }  // after Save, the record is the outbox's, not a draft
     clearTimeout(autosave);
-    autosave = setTimeout(function () { Outbox.saveDraft(key, { fields: fields() }); }, 400);
+    autosave = setTimeout(function () { Outbox.saveDraft(draft()); }, 400);
   });
 
   var cancel = form.querySelector(".form-actions a.button");
@@ -161,32 +202,54 @@
       event.preventDefault();
       clearTimeout(autosave);
       var leave = function () { location.assign(cancel.href); };
-      (correcting ? Promise.resolve() : Outbox.dropDraft(key)).then(leave, leave);
+      (correcting ? Promise.resolve() : Outbox.dropDraft(uuid())).then(leave, leave);
     });
   }
 
   function fresh() {
-    if (window.crypto && crypto.randomUUID) { form.elements.uuid.value = crypto.randomUUID(); }
+    form.elements.uuid.value = newUuid();
     (config.today || []).forEach(function (name) {
       if (form.elements[name]) { form.elements[name].value = today(); }
     });
+  }
+
+  function offerDiscard() {
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.textContent = text.discard_draft;
+    discard.onclick = function () {
+      Outbox.dropDraft(uuid()).then(function () { location.assign(location.pathname + location.search); });
+    };
+    notice(text.draft_restored, discard);
+  }
+
+  // The first of this user's drafts of this page that no other tab has open, if any.
+  function restorable(list) {
+    return list.reduce(function (found, candidate) {
+      return found.then(function (chosen) {
+        return chosen || free(candidate.uuid).then(function (ok) { return ok ? candidate : null; });
+      });
+    }, Promise.resolve(null));
   }
 
   // What the form opens with: a new record with a uuid made now (a page kept by the service
   // worker must not hand out the same uuid twice), unless a draft or a queued record to correct
   // takes its place.
   if (form.dataset.posted) { return; }  // the server's answer to a post: its values stay
-  if (!correcting) { fresh(); }
-  (correcting ? Outbox.get(correcting) : Outbox.getDraft(key)).then(function (kept) {
-    if (!kept) { return; }
-    fill(kept.fields);
-    if (correcting) { return showErrors(kept); }
-    var discard = document.createElement("button");
-    discard.type = "button";
-    discard.textContent = text.discard_draft;
-    discard.onclick = function () {
-      Outbox.dropDraft(key).then(function () { location.assign(location.pathname + location.search); });
-    };
-    notice(text.draft_restored, discard);
-  });
+  fresh();
+  if (correcting) {
+    Outbox.get(correcting).then(function (entry) {
+      if (!entry) { correcting = null; return hold(uuid()); }  // sent or discarded meanwhile
+      fill(entry.fields);
+      showErrors(entry);
+    });
+    return;
+  }
+  Outbox.drafts(page, user).then(restorable).then(function (kept) {
+    if (kept) {
+      fill(kept.fields);
+      offerDiscard();
+    }
+    hold(uuid());
+  }, function () { hold(uuid()); });
 })();

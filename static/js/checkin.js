@@ -44,6 +44,13 @@
     row.dataset.revision = revision;
     row.classList.toggle("waiting", state === "waiting");
     row.classList.toggle("attention", state === "attention");
+    var note = row.querySelector(".row-state");
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "row-state";
+      row.querySelector(".name").appendChild(note);
+    }
+    note.textContent = state ? " · " + text.states[state] : "";
     row.querySelectorAll("button.mark").forEach(function (button) {
       var parts = button.value.split(":");
       button.value = parts[0] + ":" + revision + ":" + parts[2];
@@ -59,7 +66,10 @@
       entries.forEach(function (entry) {
         var row = byUuid[entry.uuid];
         if (row && entry.kind === "mark" && entry.session === session) {
-          show(row, status_of(entry.fields.mark[0]), entry.base, entry.state);
+          // A refused tap shows the mark the server holds, and the next tap builds on it.
+          var refused = entry.state === "attention" && entry.server_revision !== undefined;
+          show(row, refused ? entry.server_status : status_of(entry.fields.mark[0]),
+               refused ? entry.server_revision : entry.base, entry.state);
         }
       });
     });
@@ -89,7 +99,7 @@
     }).then(function (summary) {
       var answer = summary.results[entry.uuid];
       if (answer && answer.outcome !== "stored" && answer.outcome !== "duplicate") {
-        Outbox.remove(entry.uuid);  // the officer sees why, and taps again
+        Outbox.removeIf(entry);  // the officer sees why, and taps again (unless already re-tapped)
       }
       if (answer) { return answered(row, answer); }
       status.textContent = text.mark_waiting;

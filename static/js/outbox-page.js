@@ -63,7 +63,7 @@
     FieldappApp.send().then(function (summary) {
       if (!summary || summary.stopped === "network") { result.textContent = text.not_reached; }
       else if (summary.stopped === "login") { result.textContent = text.login; }
-      else { result.textContent = FieldappText.sent[summary.sent === 1 ? 0 : 1].replace("%(num)d", summary.sent); }
+      else { result.textContent = text.plural(text.sent, summary.sent); }
       return render();
     });
   });

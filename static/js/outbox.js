@@ -90,6 +90,29 @@
     });
   }
 
+  // Drop an entry only if it is still the version the page holds (`entry.stamp`).
+  function removeIf(entry) {
+    return settle(entry, null).then(function () { notify({ type: "changed" }); });
+  }
+
+  // A record the server refused while the officer is at the form: it becomes the form's draft
+  // again, in the same transaction, so it is in one place or the other, never in neither.
+  function backToDraft(entry, draft) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(["outbox", "drafts"], "readwrite", { durability: "strict" });
+        tx.objectStore("drafts").put(draft);
+        var outbox = tx.objectStore("outbox");
+        outbox.get(entry.uuid).onsuccess = function (e) {
+          if (e.target.result && e.target.result.stamp === entry.stamp) { outbox.delete(entry.uuid); }
+        };
+        tx.oncomplete = function () { notify({ type: "changed" }); resolve(); };
+        tx.onerror = function () { reject(tx.error); };
+        tx.onabort = function () { reject(tx.error || new Error("aborted")); };
+      });
+    });
+  }
+
   function remove(uuid) {
     return transact("outbox", "readwrite", function (store) { store.delete(uuid); }).then(function () {
       notify({ type: "changed" });
@@ -112,15 +135,20 @@
     });
   }
 
-  function saveDraft(key, draft) {
-    draft.key = key;
+  // Drafts are keyed by their record's uuid; `draft.page` and `draft.user` say where they belong.
+  function saveDraft(draft) {
+    draft.key = draft.uuid;
     draft.saved_at = new Date().toISOString();
     return transact("drafts", "readwrite", function (store) { store.put(draft); });
   }
 
-  function getDraft(key) {
+  // This user's drafts of one form page, newest first.
+  function drafts(page, user) {
     return transact("drafts", "readonly", function (store, done) {
-      store.get(key).onsuccess = function (e) { done(e.target.result); };
+      store.getAll().onsuccess = function (e) {
+        done(e.target.result.filter(function (d) { return d.page === page && d.user === user; })
+          .sort(function (a, b) { return a.saved_at < b.saved_at ? 1 : -1; }));
+      };
     });
   }
 
@@ -130,11 +158,24 @@
 
   function Stop(reason) { this.reason = reason; }  // "login" or "network": try again later
 
+  // A request that hangs would hold the lock, and every save behind it: give up after a while.
+  function timed(url, options) {
+    if (!("AbortController" in scope)) { return fetch(url, options); }
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, 20000);
+    options.signal = controller.signal;
+    return fetch(url, options).then(function (response) {
+      clearTimeout(timer);
+      return response;
+    }, function (error) { clearTimeout(timer); throw error; });
+  }
+
   function token(lang) {
-    return fetch("/" + lang + "/api/token", {
+    return timed("/" + lang + "/api/token", {
       credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
     }).then(function (response) {
-      if (response.status === 401) { throw new Stop("login"); }
+      // 401: the login ended; 403: an account that may not capture (an admin) is logged in.
+      if (response.status === 401 || response.status === 403) { throw new Stop("login"); }
       if (!response.ok) { throw new Stop("network"); }
       return response.json();
     }, function () { throw new Stop("network"); }).then(function (body) { return body.token; });
@@ -146,13 +187,13 @@
   }
 
   function post(lang, tokenValue, entries) {
-    return fetch("/" + lang + "/api/outbox", {
+    return timed("/" + lang + "/api/outbox", {
       method: "POST", credentials: "same-origin", cache: "no-store",
       headers: { "Content-Type": "application/json", "Accept": "application/json",
                  "X-CSRFToken": tokenValue },
       body: JSON.stringify({ records: entries.map(wire) }),
     }).then(function (response) {
-      if (response.status === 401) { throw new Stop("login"); }
+      if (response.status === 401 || response.status === 403) { throw new Stop("login"); }
       if (response.status >= 500 || response.status === 408 || response.status === 429) {
         throw new Stop("network");
       }
@@ -169,6 +210,7 @@
     var changes = sent ? null : {
       state: "attention", outcome: result.outcome, code: result.code, message: result.message,
       errors: result.errors || {}, problems: result.problems || [],
+      server_revision: result.revision, server_status: result.status,
     };
     return settle(entry, changes).then(function () {
       summary[sent ? "sent" : "attention"] += 1;
@@ -244,8 +286,9 @@
   }
 
   scope.FieldappOutbox = {
-    open: open, all: all, get: get, put: put, remove: remove, counts: counts, replay: replay,
-    listen: listen, saveDraft: saveDraft, getDraft: getDraft, dropDraft: dropDraft,
+    open: open, all: all, get: get, put: put, remove: remove, removeIf: removeIf, counts: counts,
+    replay: replay, listen: listen, saveDraft: saveDraft, drafts: drafts, dropDraft: dropDraft,
+    backToDraft: backToDraft,
     wasFresh: function () { return freshDatabase; },
   };
 })(self);

@@ -4,7 +4,6 @@
 // Pages with personal data beyond today's check-in rosters (record lists, record pages) are
 // never kept. docs/offline.md explains the strategy.
 /* global SETTINGS, FieldappOutbox */
-"use strict";
 importScripts(SETTINGS.outbox);
 
 var STATIC = "fieldapp-static-" + SETTINGS.version;
@@ -17,8 +16,18 @@ var KEPT = new RegExp("^/(" + LANGS.join("|") + ")/(|intake/new|outbox|offline|s
                       "/checkin|courses/" + UUID + "/participants/new)$");
 var TODAY_ONLY = /\/(checkin|participants\/new)$/;
 
+// Fetched without the login cookie: the kept offline page names no one.
 function offlinePages() {
-  return LANGS.map(function (lang) { return "/" + lang + "/offline"; });
+  return LANGS.map(function (lang) { return new Request("/" + lang + "/offline", { credentials: "omit" }); });
+}
+
+function dropPages() {  // every release's: a waiting new worker may have kept some too
+  return caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (name) { return name.indexOf("fieldapp-pages-") === 0; })
+      .map(function (name) { return caches.delete(name); }));
+  }).then(function () {
+    return caches.open(PAGES);
+  }).then(function (cache) { return cache.addAll(offlinePages()); });
 }
 
 // Fetch and keep the pages this user works with (web/api.py `shell`); drop the rosters of
@@ -31,6 +40,7 @@ function warm(force) {
   return fetch("/" + LANGS[0] + "/api/shell", {
     credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
   }).then(function (response) {
+    if (response.status === 401) { return dropPages().then(function () { return null; }); }  // logged out
     if (!response.ok) { return null; }
     return response.json();
   }).then(function (shell) {
@@ -76,9 +86,8 @@ self.addEventListener("message", function (event) {
   } else if (type === "warm") {  // at most every five minutes, or at once after a login
     event.waitUntil(warm(event.data.login));
   } else if (type === "logout") {  // the next person on this device must not see these pages
-    event.waitUntil(caches.delete(PAGES).then(function () {
-      return caches.open(PAGES);
-    }).then(function (cache) { return cache.addAll(offlinePages()); }));
+    warmed = 0;
+    event.waitUntil(dropPages());
   }
 });
 
@@ -103,7 +112,11 @@ function page(request) {
   return fetch(request).then(function (response) {
     if (kept && response.ok && !response.redirected && response.type === "basic") {
       var copy = response.clone();
-      caches.open(PAGES).then(function (cache) { cache.put(key, copy); });
+      caches.open(PAGES).then(function (cache) {
+        // A check-in is kept only for today's sessions (warm() adds them): refreshed, not added.
+        var known = TODAY_ONLY.test(url.pathname) ? cache.match(key, { ignoreVary: true }) : Promise.resolve(true);
+        return known.then(function (hit) { if (hit) { return cache.put(key, copy); } });
+      });
     }
     return response;
   }).catch(function () {

@@ -486,3 +486,25 @@ def test_a_new_release_waits_until_the_officer_chooses_to_reload(server, context
         assert new and all("-next-" in name for name in new) and not set(new) & set(old), (old, new)
     finally:
         proxy.close()
+
+
+def test_a_draft_open_in_one_tab_is_not_taken_up_by_another(server, context):
+    browser = context(LAPTOP)
+    first = browser.new_page()
+    log_in(first, server)
+    first.goto(server.url + "/en/intake/new")
+    first.fill("#f-given_names", "Primera")
+    first.wait_for_timeout(600)  # the draft is written 0.4 s after the last keystroke
+    kept_uuid = first.locator("#record-form input[name=uuid]").input_value()
+
+    second = browser.new_page()  # the same form, while the first tab still has its draft open
+    second.goto(server.url + "/en/intake/new")
+    expect(second.locator("#f-given_names")).to_have_value("")
+    assert second.locator("#record-form input[name=uuid]").input_value() != kept_uuid
+    second.close()
+
+    first.close()  # the tab is closed: its draft waits for the next form opened
+    third = browser.new_page()
+    third.goto(server.url + "/en/intake/new")
+    expect(third.locator("#f-given_names")).to_have_value("Primera")
+    assert third.locator("#record-form input[name=uuid]").input_value() == kept_uuid
