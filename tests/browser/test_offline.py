@@ -508,3 +508,30 @@ def test_a_draft_open_in_one_tab_is_not_taken_up_by_another(server, context):
     third.goto(server.url + "/en/intake/new")
     expect(third.locator("#f-given_names")).to_have_value("Primera")
     assert third.locator("#record-form input[name=uuid]").input_value() == kept_uuid
+
+
+def test_a_walk_in_registered_offline_is_enrolled_and_marked_present_once_back(field, server, context):
+    session, _ = training_today(server, 1)
+    checkin = f"/en/sessions/{session}/checkin"
+    browser = context()
+    page = browser.new_page()
+    log_in(page, server)
+    page.goto(server.url + checkin)
+    walk_in = page.locator("main a[href*='/participants/new?session=']")
+    register = walk_in.get_attribute("href")
+    offline_ready(page, [checkin, register])
+
+    go_offline(field, browser)
+    walk_in.click()
+    fill(page, valid_participant(given_names="Llegó Sin Aviso"))
+    uuid = page.locator("#record-form input[name=uuid]").input_value()
+    with page.expect_navigation():
+        page.locator("#record-form button[type=submit]").click()
+    expect(page).to_have_url(server.url + checkin)  # back to the check-in, the record on the device
+    assert outbox_counts(page)["waiting"] == 1
+
+    go_online(field, browser)
+    wait_until(lambda: records.get(db(server), uuid), "the walk-in on the server")
+    expect(page.locator("#device-status")).to_be_hidden(timeout=WAIT_MS)
+    [mark] = [m for m in records.children(db(server), session, "attendance") if m["person"] == uuid]
+    assert (mark["answers"]["status"], mark["revision"]) == ("present", 1)
