@@ -466,14 +466,20 @@ def search(inst: Instance, queries: list[tuple[str, str]], n: int) -> tuple[list
     return times, by_query
 
 
-def raw_inserts(path: Path, payloads: list[str]) -> list[float]:
-    """The raw limit: one row per committed transaction, same pragmas, a fresh database."""
+def raw_database(path: Path) -> sqlite3.Connection:
+    """A fresh plain-sqlite3 database with the app's pragmas and one table `t (uuid, data)`."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL, data TEXT NOT NULL)")
+    return conn
+
+
+def raw_inserts(path: Path, payloads: list[str]) -> list[float]:
+    """The raw limit: one row per committed transaction, same pragmas, a fresh database."""
+    conn = raw_database(path)
     times = []
     for data in payloads:
         started = time.perf_counter()

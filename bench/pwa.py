@@ -49,7 +49,6 @@ Both tables are printed as Markdown; each figure is the median of the runs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -70,7 +69,16 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from bench.intake import IntakeGenerator, _csrf, _log, clean, machine, raw_inserts, revision  # noqa: E402
+from bench.intake import (  # noqa: E402
+    IntakeGenerator,
+    _csrf,
+    _log,
+    clean,
+    machine,
+    raw_database,
+    raw_inserts,
+    revision,
+)  # noqa: E402
 from fieldapp.forms import schema  # noqa: E402
 from tests.browser.conftest import (  # noqa: E402
     CHROMIUM,
@@ -323,12 +331,7 @@ def raw_api(http: requests.Session, server, records: list[dict]) -> float:
 
 def executemany_insert(path: Path, payloads: list[str]) -> float:
     """Every row in one transaction with one executemany; seconds."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL, data TEXT NOT NULL)")
+    conn = raw_database(path)
     rows = [(str(uuid.uuid4()), p) for p in payloads]
     started = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")

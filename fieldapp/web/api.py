@@ -4,7 +4,6 @@ of queued records under the resubmission contract, and the pages to keep for wor
 from __future__ import annotations
 
 import logging
-from datetime import date
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_babel import gettext, lazy_gettext
@@ -14,10 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from fieldapp.domain import persons, roles
 from fieldapp.domain.records import Outcome, is_uuid
-from fieldapp.storage import records as stored
 from fieldapp.web import capture, records, trainings
 from fieldapp.web.access import allow
-from fieldapp.web.db import get_db
 from fieldapp.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/<lang>/api")
@@ -164,10 +161,7 @@ def shell():
     worker keeps them. Lists and record pages are never among them."""
     user = g.user
     pages = []
-    today = [] if user["post"] is None or user["role"] not in roles.RECORD_CAPTURERS else [
-        s for s in stored.sessions_on(get_db(), user["post"], date.today().isoformat())
-        if s["answers"]["status"] != "cancelled"
-    ]
+    today = trainings.open_sessions_today(user["post"]) if user["role"] in roles.RECORD_CAPTURERS else []
     for lang in current_app.config["LANGUAGES"]:
         pages.append(url_for("main.home", lang=lang))
         if user["role"] in roles.RECORD_CAPTURERS:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fieldapp.domain import roles
 from fieldapp.storage import records
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
+from fieldapp.web.trainings import open_sessions_today
 
 bp = Blueprint("main", __name__)
 
@@ -44,10 +44,6 @@ def home():
         context["intake_count"] = records.count(get_db(), "intake", post)
     if user["role"] in roles.RECORD_CAPTURERS:
         # Today's check-ins, one tap from the home page: offline, course pages are not at hand.
-        db = get_db()
-        context["today"] = [
-            (s, records.get(db, s["parent"]))
-            for s in records.sessions_on(db, user["post"], date.today().isoformat())
-            if s["answers"]["status"] != "cancelled"
-        ]
+        context["today"] = [(s, records.get(get_db(), s["parent"]))
+                            for s in open_sessions_today(user["post"])]
     return render_template("home.html", **context)

@@ -226,6 +226,14 @@ def enrol_person(uuid):
     return redirect(url_for("trainings.course", uuid=uuid))
 
 
+def open_sessions_today(post: str | None) -> list[dict]:
+    """The post's sessions today that were not cancelled: where attendance is taken today."""
+    if post is None:
+        return []
+    return [s for s in records.sessions_on(get_db(), post, date.today().isoformat())
+            if s["answers"]["status"] != "cancelled"]
+
+
 def walk_in_session(course: dict, session_uuid: str) -> dict | None:
     """The open session of this course a walk-in arrives at, if any."""
     session = records.get(get_db(), session_uuid) if is_uuid(session_uuid) else None

@@ -33,12 +33,13 @@
   }
 
   // One transaction; `work(store, done)` issues its requests and calls done(value) from one.
-  function transact(storeName, mode, work) {
+  // Over several stores (a list), `work` gets the transaction instead of a store.
+  function transact(stores, mode, work) {
     return open().then(function (db) {
       return new Promise(function (resolve, reject) {
-        var tx = db.transaction(storeName, mode, { durability: "strict" });
+        var tx = db.transaction(stores, mode, { durability: "strict" });
         var value;
-        work(tx.objectStore(storeName), function (v) { value = v; });
+        work(typeof stores === "string" ? tx.objectStore(stores) : tx, function (v) { value = v; });
         tx.oncomplete = function () { resolve(value); };
         tx.onerror = function () { reject(tx.error); };
         tx.onabort = function () { reject(tx.error || new Error("aborted")); };
@@ -98,19 +99,13 @@
   // A record the server refused while the officer is at the form: it becomes the form's draft
   // again, in the same transaction, so it is in one place or the other, never in neither.
   function backToDraft(entry, draft) {
-    return open().then(function (db) {
-      return new Promise(function (resolve, reject) {
-        var tx = db.transaction(["outbox", "drafts"], "readwrite", { durability: "strict" });
-        tx.objectStore("drafts").put(draft);
-        var outbox = tx.objectStore("outbox");
-        outbox.get(entry.uuid).onsuccess = function (e) {
-          if (e.target.result && e.target.result.stamp === entry.stamp) { outbox.delete(entry.uuid); }
-        };
-        tx.oncomplete = function () { notify({ type: "changed" }); resolve(); };
-        tx.onerror = function () { reject(tx.error); };
-        tx.onabort = function () { reject(tx.error || new Error("aborted")); };
-      });
-    });
+    return transact(["outbox", "drafts"], "readwrite", function (tx) {
+      tx.objectStore("drafts").put(draft);
+      var outbox = tx.objectStore("outbox");
+      outbox.get(entry.uuid).onsuccess = function (e) {
+        if (e.target.result && e.target.result.stamp === entry.stamp) { outbox.delete(entry.uuid); }
+      };
+    }).then(function () { notify({ type: "changed" }); });
   }
 
   function remove(uuid) {
@@ -170,13 +165,21 @@
     }, function (error) { clearTimeout(timer); throw error; });
   }
 
+  // What stops a replay for now: 401, the login ended; 403, an account that may not capture (an
+  // admin) is logged in; a server error or a busy server: try again later.
+  function checked(response) {
+    if (response.status === 401 || response.status === 403) { throw new Stop("login"); }
+    if (response.status >= 500 || response.status === 408 || response.status === 429) {
+      throw new Stop("network");
+    }
+    return response;
+  }
+
   function token(lang) {
     return timed("/" + lang + "/api/token", {
       credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
     }).then(function (response) {
-      // 401: the login ended; 403: an account that may not capture (an admin) is logged in.
-      if (response.status === 401 || response.status === 403) { throw new Stop("login"); }
-      if (!response.ok) { throw new Stop("network"); }
+      if (!checked(response).ok) { throw new Stop("network"); }
       return response.json();
     }, function () { throw new Stop("network"); }).then(function (body) { return body.token; });
   }
@@ -193,10 +196,7 @@
                  "X-CSRFToken": tokenValue },
       body: JSON.stringify({ records: entries.map(wire) }),
     }).then(function (response) {
-      if (response.status === 401 || response.status === 403) { throw new Stop("login"); }
-      if (response.status >= 500 || response.status === 408 || response.status === 429) {
-        throw new Stop("network");
-      }
+      checked(response);
       return response.json().then(function (body) { return { status: response.status, body: body }; },
         function () { throw new Stop("network"); });  // a proxy's page, not the server's answer
     }, function () { throw new Stop("network"); });
