@@ -59,6 +59,11 @@ def content_hash(answers: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def revision_hash(answers: dict, deleted: bool = False) -> str:
+    """The hash a revision carries: a tombstone keeps the answers it deleted, and differs."""
+    return content_hash({"_deleted": True, "answers": answers}) if deleted else content_hash(answers)
+
+
 def decide(
     head: Head | None, *, form: str, post: str, base_revision: int, hash: str,
     stored_next_hash: str | None = None,

@@ -98,6 +98,110 @@ def record_links(db: Database) -> None:
     """)
 
 
+@migrations(name="0005_sync")
+def sync(db: Database) -> None:
+    # Hop 2 (issue 5). Both modes carry every table; each mode uses its side.
+    db.executescript("""
+    -- Which device's push produced a change ('' when written here), and for which post: central
+    -- reads its change feed per post to answer a device's pull, without echoing its own records.
+    ALTER TABLE changes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE changes ADD COLUMN post TEXT NOT NULL DEFAULT '';
+    ALTER TABLE changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'record';
+    CREATE INDEX changes_post ON changes (post, seq);
+    -- When a revision reached this server, and from which device (central).
+    ALTER TABLE revisions ADD COLUMN received_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE revisions ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+
+    -- Central: the devices of each post. Codes and tokens are stored only as SHA-256 hashes.
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        post TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+        code_hash TEXT UNIQUE,
+        code_expires TEXT,
+        token_hash TEXT UNIQUE,
+        signing_key TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        enrolled_at TEXT,
+        revoked_at TEXT,
+        last_contact TEXT,
+        last_sync TEXT,
+        protocol INTEGER,
+        app_version TEXT,
+        clock_offset REAL,
+        received INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        last_receipt TEXT
+    );
+    -- Central: the answer to every batch applied, so a repeated batch or bundle gets the same
+    -- answer and changes nothing.
+    CREATE TABLE sync_batches (
+        device TEXT NOT NULL,
+        batch TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        results TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (device, batch)
+    ) WITHOUT ROWID;
+    CREATE INDEX sync_batches_sync ON sync_batches (device, sync);
+    -- Central: versions that met a newer one. Open ones wait for central staff; merged ones were
+    -- combined field by field. Either way the incoming version is kept here.
+    CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL,
+        form TEXT NOT NULL,
+        post TEXT NOT NULL,
+        device TEXT NOT NULL,
+        base_revision INTEGER NOT NULL,
+        head_revision INTEGER NOT NULL,
+        form_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        fields TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'merged', 'resolved')),
+        resolved_by TEXT,
+        resolved_at TEXT,
+        resolution_revision INTEGER,
+        UNIQUE (uuid, base_revision, hash)
+    );
+    CREATE INDEX conflicts_open ON conflicts (post, id) WHERE status = 'open';
+
+    -- Field: settings and checkpoints of sync (central URL, device, token, cursors, receipt).
+    CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    -- Field: what central answered for a revision that was not simply stored.
+    CREATE TABLE sync_outcomes (
+        uuid TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (uuid, revision)
+    ) WITHOUT ROWID;
+    -- Field: local revisions replaced by central's version of the record (central keeps them
+    -- too, as conflicts or merges): history here loses nothing either.
+    CREATE TABLE superseded (
+        uuid TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        form_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        deleted INTEGER NOT NULL,
+        device TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        replaced_at TEXT NOT NULL,
+        PRIMARY KEY (uuid, revision, hash)
+    ) WITHOUT ROWID;
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from fieldapp.domain.records import Decision, Head, Outcome, content_hash, decide, now
+from fieldapp.domain.records import Decision, Head, Outcome, decide, now, revision_hash
 from fieldapp.domain.text import doc_key, fold
 from fieldapp.forms.schema import FormDefinition
 from fieldapp.storage.db import write
@@ -26,6 +26,9 @@ class Submission:
     base_revision: int = 0
     parent: str = ""  # uuid of the record this one belongs to (a session's course)
     person: str = ""  # uuid of the person this record is about (an enrolment's participant)
+    deleted: bool = False  # a tombstone: the record is deleted, its last answers kept
+    at: str = ""  # when the revision was made, if not now (sync: by the device's clock)
+    origin: str = ""  # on central: the device whose sync brought this revision
 
 
 def _title(definition: FormDefinition, answers: dict) -> str:
@@ -52,46 +55,63 @@ def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> l
 
 
 def _apply(db: Database, sub: Submission, at: str) -> Decision:
-    digest = content_hash(sub.answers)
-    definition = sub.definition
+    digest = revision_hash(sub.answers, sub.deleted)
     stored = db.execute(
         "SELECT hash FROM revisions WHERE uuid = ? AND revision = ?", [sub.uuid, sub.base_revision + 1]
     ).fetchone()
-    decision = decide(
-        _head(db, sub.uuid), form=definition.form, post=sub.post,
-        base_revision=sub.base_revision, hash=digest, stored_next_hash=stored[0] if stored else None,
-    )
-    if decision.outcome is not Outcome.STORED:
-        return decision
-    revision = decision.revision
+    head = _head(db, sub.uuid)
+    if head is None and sub.base_revision and sub.origin:
+        # Central never stored this record's earlier revisions (it refused them, say): the
+        # device's numbering stands, so both sides keep naming revisions alike.
+        decision = Decision(Outcome.STORED, sub.base_revision + 1)
+    else:
+        decision = decide(
+            head, form=sub.definition.form, post=sub.post, base_revision=sub.base_revision,
+            hash=digest, stored_next_hash=stored[0] if stored else None,
+        )
+    if decision.outcome is Outcome.STORED:
+        write_revision(db, sub, decision.revision, digest, at, new=head is None)
+    return decision
+
+
+def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
+                   new: bool) -> None:
+    """Write one decided revision: the record's head, its history, the change feed and search."""
+    definition = sub.definition
+    made = sub.at or at
     data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
-    if revision == 1:
+    if new:
         db.execute(
             "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
-            " updated_by, updated_at, revision, hash, data, title, doc_key, parent, person)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
-            [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, at,
-             sub.user, at, digest, data, title, doc, sub.parent, sub.person],
+            " updated_by, updated_at, revision, hash, deleted, data, title, doc_key, parent, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, made,
+             sub.user, made, revision, digest, int(sub.deleted), data, title, doc, sub.parent,
+             sub.person],
         )
     else:
         db.execute(
             "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
-            " revision = ?, hash = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
-            [definition.version, sub.device, sub.user, at, revision, digest, data, title, doc,
-             sub.uuid],
+            " revision = ?, hash = ?, deleted = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
+            [definition.version, sub.device, sub.user, made, revision, digest, int(sub.deleted),
+             data, title, doc, sub.uuid],
         )
     db.execute(
-        "INSERT INTO revisions (uuid, revision, form_version, data, hash, device, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [sub.uuid, revision, definition.version, data, digest, sub.device, sub.user, at],
+        "INSERT INTO revisions (uuid, revision, form_version, data, hash, deleted, device,"
+        " created_by, created_at, received_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [sub.uuid, revision, definition.version, data, digest, int(sub.deleted), sub.device,
+         sub.user, made, at, sub.origin],
     )
-    db.execute("INSERT INTO changes (uuid, revision, at) VALUES (?, ?, ?)", [sub.uuid, revision, at])
+    db.execute(
+        "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
+        [sub.uuid, revision, at, sub.origin, sub.post],
+    )
     record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
     db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
-    db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
-    return decision
+    if not sub.deleted:
+        db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
 
 
 _COLUMNS = (
