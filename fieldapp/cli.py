@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from fieldapp import accounts, config, tls
+from fieldapp import accounts, config, i18n, tls
 from fieldapp.domain.roles import ADMIN, ROLES
 from fieldapp.i18n import cli_gettext as _
 from fieldapp.storage import db as storage_db
@@ -261,6 +261,213 @@ def tls_show(ctx):
     click.echo(_("Server certificate covers: %(names)s", names=", ".join(files.names)))
     click.echo(_("Server certificate valid until: %(date)s (renewed by `fieldapp serve --https`)",
                  date=files.expires.date().isoformat()))
+
+
+def _field_db(ctx):
+    app, db = _open_db(ctx)
+    if app.config["MODE"] != "field":
+        raise click.ClickException(_("This is a central server: run this on a field server."))
+    return app, db
+
+
+def _central_db(ctx):
+    app, db = _open_db(ctx)
+    if app.config["MODE"] != "central":
+        raise click.ClickException(_("This is a field server: run this on the central server."))
+    return app, db
+
+
+def _sync_error(e) -> click.ClickException:
+    from sync.messages import error_text
+
+    return click.ClickException(error_text(e.code, e.message, e.status, _))
+
+
+@main.group("sync", invoke_without_command=True,
+            help=_("Sync with the central server. Without a subcommand: sync now, with progress."))
+@click.option("--batch-size", type=click.IntRange(1, 2000), default=None,
+              help=_("Records per request. Default: SYNC_BATCH_SIZE (500)."))
+@click.pass_context
+def sync_group(ctx, batch_size):
+    if ctx.invoked_subcommand is not None:
+        return
+    from sync import client
+
+    app, db = _field_db(ctx)
+    try:
+        central = client.Central(client.settings_for(db, app.config, i18n.cli_language()))
+        with click.progressbar(length=1, label=_("Sending"), show_pos=True) as bar:
+            def show(p):
+                bar.length = max(p.total, 1)
+                bar.label = {"push": _("Sending"), "pull": _("Receiving"),
+                             "finish": _("Finishing"), "done": _("Done")}[p.phase]
+                bar.update(p.sent - bar.pos)
+
+            done = client.run(db, central, batch_size=batch_size or app.config["SYNC_BATCH_SIZE"],
+                              on_progress=show)
+    except client.SyncError as e:
+        raise _sync_error(e) from e
+    _print_receipt(done.receipt, done.counts, done.pulled)
+    if client.clock_skewed(done.clock_offset):
+        click.echo(_("Warning: this computer's clock differs from the central server's by %(minutes)s "
+                     "minutes. Set the date and time.", minutes=round(abs(done.clock_offset) / 60)))
+
+
+def _print_receipt(receipt: dict, counts: dict, pulled: int | None = None) -> None:
+    from sync import protocol
+
+    click.echo(_("Central confirmed %(n)s records: %(stored)s stored, %(duplicate)s already there, "
+                 "%(merged)s merged, %(conflict)s conflicts, %(rejected)s rejected.",
+                 n=receipt["records"], **counts))
+    if pulled is not None:
+        click.echo(_("Received from central: %(n)s records.", n=pulled))
+    click.echo(_("Receipt digest: %(digest)s", digest=protocol.short(receipt["digest"])))
+
+
+@sync_group.command("enrol", help=_("Enrol this field server at the central server with a one-time "
+                                    "code from the central office (asked for, or --code-stdin)."))
+@click.argument("url")
+@click.option("--code-stdin", is_flag=True, help=_("Read the enrolment code from standard input."))
+@click.pass_context
+def sync_enrol(ctx, url, code_stdin):
+    from sync import client
+
+    app, db = _field_db(ctx)
+    code = sys.stdin.readline().strip() if code_stdin else click.prompt(_("Enrolment code"),
+                                                                       hide_input=True)
+    settings = client.Settings(url=url, verify=app.config["SYNC_CA_BUNDLE"] or True,
+                               lang=i18n.cli_language())
+    try:
+        answer = client.enrol(db, settings, code, app.config["POST"])
+    except client.SyncError as e:
+        raise _sync_error(e) from e
+    click.echo(_("Enrolled as device %(name)s of post %(post)s.", name=answer["name"],
+                 post=answer["post"]))
+
+
+@sync_group.command("status", help=_("Show the central server, the last sync and what is pending."))
+@click.pass_context
+def sync_status(ctx):
+    import json
+
+    from fieldapp.storage import sync as store
+
+    db = _field_db(ctx)[1]
+    state = store.state(db)
+    if not state.get("token"):
+        raise click.ClickException(_("This field server is not enrolled at a central server yet."))
+    click.echo(_("Central server: %(url)s", url=state["central_url"]))
+    click.echo(_("Last successful sync: %(at)s", at=state.get("last_sync", _("never"))))
+    pending = store.pending_count(db, int(state.get("push_checkpoint", 0)))
+    click.echo(_("Changes waiting to be sent: %(n)s", n=pending))
+    rejected = store.outcomes(db, "rejected")
+    click.echo(_("Records refused by central: %(n)s", n=len(rejected)))
+    for r in rejected:
+        click.echo(f"  {r['uuid']}  {r['form'] or ''}  {r['message']}")
+    if state.get("last_receipt"):
+        receipt = json.loads(state["last_receipt"])
+        _print_receipt(receipt, receipt["counts"])
+
+
+@sync_group.command("export-bundle", help=_("Write the pending changes to a signed file to carry to "
+                                            "the central office."))
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def sync_export_bundle(ctx, path):
+    from sync import bundle, client
+
+    app, db = _field_db(ctx)
+    try:
+        data, summary = bundle.export(db, app.config["SYNC_BATCH_SIZE"])
+    except client.SyncError as e:
+        raise _sync_error(e) from e
+    Path(path).write_bytes(data)
+    click.echo(_("Wrote %(n)s changes to %(path)s. Take it to the central office; import the "
+                 "receipt they give back with `fieldapp sync import-receipt`.",
+                 n=summary["records"], path=path))
+
+
+@sync_group.command("import-receipt", help=_("Import the receipt file the central office gave back "
+                                             "for a bundle."))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def sync_import_receipt(ctx, path):
+    from sync import bundle, client
+
+    db = _field_db(ctx)[1]
+    try:
+        receipt = bundle.import_receipt(db, Path(path).read_bytes())
+    except client.SyncError as e:
+        raise _sync_error(e) from e
+    _print_receipt(receipt, receipt["counts"])
+    if not receipt["advanced"]:
+        click.echo(_("This receipt was imported before: nothing changed."))
+
+
+@sync_group.command("import-bundle", help=_("Central: import a post's bundle and write the receipt "
+                                            "file to give back."))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--receipt", "receipt_path", required=True, type=click.Path(dir_okay=False),
+              help=_("Where to write the receipt file."))
+@click.pass_context
+def sync_import_bundle(ctx, path, receipt_path):
+    from flask_babel import force_locale
+
+    from sync import client, server
+
+    app, db = _central_db(ctx)
+    try:
+        with app.app_context(), force_locale(i18n.cli_language()):
+            data, receipt = server.import_bundle(db, Path(path).read_bytes())
+    except client.SyncError as e:
+        raise _sync_error(e) from e
+    Path(receipt_path).write_bytes(data)
+    _print_receipt(receipt, receipt["counts"])
+    click.echo(_("Receipt written to %(path)s: give it back to the post.", path=receipt_path))
+
+
+@main.group("devices", help=_("Central: the devices of each post that may sync."))
+def devices_group():
+    pass
+
+
+@devices_group.command("add", help=_("Register a device of a post; prints its one-time enrolment code."))
+@click.argument("post")
+@click.argument("name")
+@click.pass_context
+def devices_add(ctx, post, name):
+    from sync import server
+
+    db = _central_db(ctx)[1]
+    post = post.strip().upper()
+    if accounts.rules.check_post("officer", post):
+        raise click.BadParameter(accounts.message("invalid_post"), param_hint="POST")
+    device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli")
+    click.echo(_("Device %(id)s registered for post %(post)s.", id=device_id, post=post))
+    click.echo(_("Enrolment code (valid 7 days, shown only once): %(code)s", code=code))
+
+
+@devices_group.command("list", help=_("List devices with their status and last sync."))
+@click.pass_context
+def devices_list(ctx):
+    from fieldapp.storage import sync as store
+
+    db = _central_db(ctx)[1]
+    for d in store.devices(db):
+        click.echo(f"{d['id']}  {d['post']:<10} {d['name']:<20} {d['status']:<8} "
+                   f"{d['last_sync'] or '-':<28} {d['received']}")
+
+
+@devices_group.command("revoke", help=_("Revoke a device: its token stops working at once."))
+@click.argument("device_id")
+@click.pass_context
+def devices_revoke(ctx, device_id):
+    from fieldapp.storage import sync as store
+
+    db = _central_db(ctx)[1]
+    if not store.revoke(db, device_id.strip()):
+        raise click.ClickException(_("No device %(id)s that is not revoked already.", id=device_id))
+    click.echo(_("Device revoked: %(id)s", id=device_id))
 
 
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))

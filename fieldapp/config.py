@@ -29,6 +29,13 @@ DEFAULTS = {
     # CSRF tokens live as long as the login session: an officer may keep a form open for hours.
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Sync with central (field mode): records per push, the CA bundle that verifies central's
+    # certificate (empty: the system's), minutes between automatic syncs while serving (0: off).
+    "SYNC_BATCH_SIZE": 500,
+    "SYNC_CA_BUNDLE": "",
+    "SYNC_INTERVAL": 0,
+    # Central: the largest sync bundle a web upload may carry, in bytes.
+    "SYNC_MAX_BUNDLE": 256 * 1024 * 1024,
 }
 
 

@@ -85,6 +85,16 @@ def init_app(app: Flask) -> None:
         return response
 
 
+def cli_language() -> str:
+    """The terminal's language if fieldapp speaks it, else English."""
+    for var in ("FIELDAPP_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            lang = value.split(".")[0].split("_")[0].lower()
+            return lang if lang in ("en", "es") else "en"
+    return "en"
+
+
 @cache
 def _cli_translations():
     """The catalog for the terminal's language ($FIELDAPP_LANG, else $LC_ALL, $LC_MESSAGES, $LANG)."""

@@ -75,8 +75,10 @@ def _apply(db: Database, sub: Submission, at: str) -> Decision:
 
 
 def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
-                   new: bool) -> None:
-    """Write one decided revision: the record's head, its history, the change feed and search."""
+                   new: bool, feed: bool = True) -> None:
+    """Write one decided revision: the record's head, its history, the change feed and search.
+
+    `feed=False` for a revision that came from central: it is not sent back to it."""
     definition = sub.definition
     made = sub.at or at
     data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
@@ -104,10 +106,11 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
         [sub.uuid, revision, definition.version, data, digest, int(sub.deleted), sub.device,
          sub.user, made, at, sub.origin],
     )
-    db.execute(
-        "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
-        [sub.uuid, revision, at, sub.origin, sub.post],
-    )
+    if feed:
+        db.execute(
+            "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
+            [sub.uuid, revision, at, sub.origin, sub.post],
+        )
     record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
     db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
     if not sub.deleted:

@@ -32,6 +32,7 @@ def create(
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [username, full_name, password_hash, role, post, at, at],
             )
+            _log_change(db, cursor.lastrowid)
             return cursor.lastrowid
     except sqlite3.IntegrityError as e:
         raise UsernameTaken(username) from e
@@ -63,6 +64,15 @@ def update(db: Database, user_id: int, **changes) -> None:
             f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
             [*changes.values(), now(), user_id],
         )
+        _log_change(db, user_id)
+
+
+def _log_change(db: Database, user_id: int) -> None:
+    """Put the account in the feed its post's devices pull from central (a post's accounts)."""
+    username, post = db.execute("SELECT username, post FROM users WHERE id = ?", [user_id]).fetchone()
+    if post:
+        db.execute("INSERT INTO changes (uuid, revision, at, post, kind) VALUES (?, 0, ?, ?, 'account')",
+                   [username, now(), post])
 
 
 def posts(db: Database) -> list[str]:
@@ -76,6 +86,7 @@ def end_sessions(db: Database, user_id: int) -> None:
         db.execute(
             "UPDATE users SET session_generation = session_generation + 1 WHERE id = ?", [user_id]
         )
+        _log_change(db, user_id)
 
 
 def count(db: Database) -> int:

@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
                       connect.bp):
         app.register_blueprint(blueprint)
+    from sync import server as sync_server
+
+    sync_server.init_app(app)
     _template_helpers(app)
 
 

@@ -45,7 +45,7 @@ def json_error(status: int, code: str, message: str):
 def render_error(status: int, detail=None, code: str | None = None):
     """The error page, or for the JSON API `{"ok": false, "error": {"code", "message"}}`."""
     status = status if status in TITLES else 400 if status < 500 else 500
-    if request.blueprint == "api":
+    if request.blueprint in ("api", "sync"):
         return json_error(status, code or CODES[status], f"{TITLES[status]}. {detail or DETAILS[status]}")
     body = render_template(
         "error.html", status=status, title=TITLES[status], detail=detail or DETAILS[status]

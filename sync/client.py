@@ -1,0 +1,255 @@
+"""A field server's side of hop 2: talk to central (timeouts, TLS, retries with backoff and jitter)
+and run a sync — push the change feed in batches, pull what central has for the post, finish with
+a receipt. Every step is checkpointed, so an interrupted sync continues where it stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import requests
+from sqlite_utils import Database
+
+from fieldapp.domain.records import now
+from fieldapp.storage import sync as store
+from sync import protocol
+
+TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+             requests.exceptions.ContentDecodingError)
+
+
+class SyncError(Exception):
+    """A sync that cannot go on: `code` says why; `message` is central's, in the asked language.
+
+    Local codes: not_enrolled, unreachable (network, after every retry), tls, server (5xx after
+    every retry), bad_answer (not the protocol), busy (another sync runs), post_mismatch.
+    """
+
+    def __init__(self, code: str, message: str = "", status: int = 0):
+        super().__init__(code)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Settings:
+    url: str
+    token: str = ""
+    verify: bool | str = True  # a CA bundle path, or True for the system's
+    connect_timeout: float = 10
+    read_timeout: float = 120
+    attempts: int = 6
+    backoff: float = 0.5  # seconds; doubles per attempt, capped, with full jitter
+    backoff_cap: float = 30
+    lang: str = "en"
+    app_version: str = ""
+
+
+class Central:
+    """The central server as seen from a field server: `Central(Settings(url, token)).call(...)`."""
+
+    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self.session = requests.Session()
+        self.session.verify = settings.verify
+        self.session.headers.update({
+            protocol.PROTOCOL_HEADER: str(protocol.VERSION),
+            protocol.APP_HEADER: settings.app_version,
+            "Accept-Encoding": "gzip",
+            "Content-Type": "application/json",
+        })
+        if settings.token:
+            self.session.headers["Authorization"] = f"Bearer {settings.token}"
+        self.sleep = sleep
+        self.requests = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.clock_offset: float | None = None  # seconds this server's clock is ahead of central's
+
+    def url(self, endpoint: str) -> str:
+        return f"{self.settings.url.rstrip('/')}/{self.settings.lang}/sync/v1/{endpoint}"
+
+    def call(self, endpoint: str, payload: dict, *, compress: bool = True) -> dict:
+        """POST a JSON payload; retry network errors and 5xx; raise SyncError for a refusal."""
+        body = protocol.encode(payload) if compress else protocol.dump(payload)
+        headers = {"Content-Encoding": "gzip"} if compress else {}
+        s = self.settings
+        for attempt in range(s.attempts):
+            if attempt:
+                self.sleep(random.uniform(0, min(s.backoff_cap, s.backoff * 2 ** attempt)))
+            headers[protocol.CLOCK_HEADER] = now()
+            started = time.time()
+            try:
+                response = self.session.post(self.url(endpoint), data=body, headers=headers,
+                                             timeout=(s.connect_timeout, s.read_timeout))
+                content = response.content
+            except requests.exceptions.SSLError as e:
+                raise SyncError("tls", str(e.__class__.__name__)) from e
+            except TRANSIENT:
+                last = SyncError("unreachable")
+                continue
+            finally:
+                self.requests += 1
+                self.bytes_sent += len(body)
+            self.bytes_received += int(response.raw.tell() or len(content)) if response.raw else len(content)
+            if response.status_code >= 500 or response.status_code == 429:
+                last = SyncError("server", status=response.status_code)
+                continue
+            try:
+                answer = json.loads(content)
+            except ValueError:
+                last = SyncError("bad_answer", status=response.status_code)
+                continue  # a body cut short by a proxy reads as invalid JSON: try again
+            if not isinstance(answer, dict):
+                raise SyncError("bad_answer", status=response.status_code)
+            if response.status_code != 200 or not answer.get("ok"):
+                error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+                raise SyncError(str(error.get("code", "refused")), str(error.get("message", "")),
+                                response.status_code)
+            self._clock(answer.get("central_time"), started, time.time())
+            return answer
+        raise last
+
+    def _clock(self, central_time, started: float, ended: float) -> None:
+        try:
+            theirs = datetime.fromisoformat(str(central_time).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return
+        self.clock_offset = round((started + ended) / 2 - theirs, 1)
+
+
+def enrol(db: Database, settings: Settings, code: str, post: str) -> dict:
+    """Exchange an enrolment code for a token and remember central's URL and this device."""
+    central = Central(settings)
+    answer = central.call("enrol", {"code": code, "post": post}, compress=False)
+    if answer.get("post") != post:
+        raise SyncError("post_mismatch")
+    store.set_state(db, central_url=settings.url, device=answer["device"], device_name=answer["name"],
+                    token=answer["token"], push_checkpoint=0, pull_cursor=0, enrolled_at=now())
+    return answer
+
+
+@dataclass
+class Progress:
+    """What a sync has done so far; `phase` is push, pull, finish or done."""
+
+    phase: str = "push"
+    total: int = 0  # revisions to push when the sync started
+    sent: int = 0
+    counts: dict = field(default_factory=lambda: {
+        "stored": 0, "duplicate": 0, "conflict": 0, "merged": 0, "rejected": 0})
+    pulled: int = 0
+    accounts: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    clock_offset: float | None = None
+    receipt: dict | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def batch_id(start: int, rows: list[dict]) -> str:
+    """Names a batch by its place in the feed and its content: a repeat after a lost answer is
+    recognised, and a feed written again after a restore from backup is not mistaken for it."""
+    content = hashlib.sha256("".join(r["item"]["uuid"] + r["item"]["hash"] for r in rows).encode())
+    return f"{start}-{rows[-1]['seq']}-{content.hexdigest()[:16]}"
+
+
+def run(db: Database, central: Central, *, batch_size: int = protocol.DEFAULT_BATCH,
+        on_progress: Callable[[Progress], None] = lambda p: None) -> Progress:
+    """One sync: push everything pending, pull what central has, finish with central's receipt."""
+    progress = Progress()
+    state = store.state(db)
+    progress.total = store.pending_count(db, int(state.get("push_checkpoint", 0)))
+    sync_id = str(uuidlib.uuid4())
+    batches: list[str] = []
+    results: list[dict] = []
+    for _round in range(3):
+        _push(db, central, sync_id, batch_size, progress, batches, results, on_progress)
+        skipped = _pull(db, central, batch_size, progress, on_progress)
+        if not skipped:
+            break  # else records changed here during the sync: push them, then pull again
+    progress.phase = "finish"
+    on_progress(progress)
+    receipt = central.call("finish", {"sync": sync_id, "batches": batches})["receipt"]
+    receipt["matches"] = receipt["digest"] == protocol.digest(results)
+    progress.receipt = receipt
+    progress.clock_offset = central.clock_offset
+    _count_io(progress, central)
+    store.set_state(db, last_sync=now(), last_receipt=json.dumps(receipt),
+                    clock_offset=central.clock_offset)
+    progress.phase = "done"
+    on_progress(progress)
+    return progress
+
+
+def _count_io(progress: Progress, central: Central) -> None:
+    progress.requests = central.requests
+    progress.bytes_sent = central.bytes_sent
+    progress.bytes_received = central.bytes_received
+
+
+def _push(db, central, sync_id, batch_size, progress, batches, results, on_progress) -> None:
+    progress.phase = "push"
+    while True:
+        checkpoint = int(store.state(db).get("push_checkpoint", 0))
+        rows = store.pending(db, checkpoint, batch_size)
+        if not rows:
+            return
+        batch = batch_id(checkpoint, rows)
+        answer = central.call("push", {"sync": sync_id, "batch": batch,
+                                       "records": [r["item"] for r in rows]})
+        answered = answer.get("results")
+        if not isinstance(answered, list) or len(answered) != len(rows):
+            raise SyncError("bad_answer")
+        messages = {r["uuid"]: r.get("message", "") for r in answered}
+        if not store.acknowledge(db, checkpoint=checkpoint, to_seq=rows[-1]["seq"], results=answered,
+                                 messages=messages):
+            raise SyncError("busy")
+        batches.append(batch)
+        results.extend(answered)
+        progress.sent += len(rows)
+        progress.total = max(progress.total, progress.sent)
+        for r in answered:
+            progress.counts["merged" if r.get("code") == "merged" else r["outcome"]] += 1
+        _count_io(progress, central)
+        on_progress(progress)
+
+
+def _pull(db, central, batch_size, progress, on_progress) -> int:
+    progress.phase = "pull"
+    on_progress(progress)
+    skipped = 0
+    while True:
+        cursor = int(store.state(db).get("pull_cursor", 0))
+        answer = central.call("pull", {"cursor": cursor, "limit": batch_size}, compress=False)
+        counts = store.adopt(db, answer["records"], answer["accounts"], int(answer["cursor"]))
+        store.set_state(db, central_forms=json.dumps(answer.get("forms", {})))
+        skipped += counts["skipped"]
+        progress.pulled += counts["applied"]
+        progress.accounts += counts["accounts"]
+        _count_io(progress, central)
+        on_progress(progress)
+        if not answer.get("more"):
+            return skipped
+
+
+def clock_skewed(offset: float | None) -> bool:
+    return offset is not None and abs(offset) > protocol.CLOCK_WARNING_SECONDS
+
+
+def settings_for(db: Database, config: dict, lang: str = "en") -> Settings:
+    """The client settings of an enrolled field server: its sync state plus the app config."""
+    state = store.state(db)
+    if not state.get("token"):
+        raise SyncError("not_enrolled")
+    return Settings(url=state["central_url"], token=state["token"],
+                    verify=config.get("SYNC_CA_BUNDLE") or True, lang=lang,
+                    app_version=config.get("VERSION", ""))

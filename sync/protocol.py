@@ -1,0 +1,192 @@
+"""The wire format of hop 2: protocol version, headers, secrets, signatures, and the shape of what
+crosses the wire in each direction. No Flask, no SQL: both sides and the bundle use it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import secrets
+import zlib
+from dataclasses import dataclass
+
+from fieldapp.domain.records import is_uuid, revision_hash
+
+VERSION = 1  # bump when either side must understand something new
+MIN_VERSION = 1  # the oldest field protocol this central still accepts
+
+PROTOCOL_HEADER = "Fieldapp-Protocol"
+CLOCK_HEADER = "Fieldapp-Clock"  # the sender's clock (UTC ISO 8601): central records the offset
+APP_HEADER = "Fieldapp-Version"
+
+DEFAULT_BATCH = 500
+MAX_BATCH = 2000  # records per push request
+MAX_BODY = 16 * 1024 * 1024  # bytes of JSON once decompressed: a cap against gzip bombs
+MAX_BUNDLE = 256 * 1024 * 1024  # bytes of a bundle file as uploaded
+CLOCK_WARNING_SECONDS = 300
+
+ITEM_KEYS = {"uuid", "form", "v", "base", "hash", "deleted", "answers", "parent", "person", "by", "at"}
+
+
+class ProtocolError(ValueError):
+    """Something that does not follow the protocol: `ProtocolError("bad_json")`."""
+
+    def __init__(self, code: str, **params):
+        super().__init__(code)
+        self.code, self.params = code, params
+
+
+# Secrets: enrolment codes are typed by a person, tokens never are.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_code() -> str:
+    """A one-time enrolment code a supervisor can type: `new_code() == "K7QM-X3PA-9RTE"`."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
+
+
+def normalise_code(code: str) -> str:
+    return "".join(c for c in code.upper() if c.isalnum())
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    """How central stores a code or a token: the hash, never the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def signing_key(token: str) -> str:
+    """The key that signs bundles and receipts, derived from the device token on both sides."""
+    return hmac.new(token.encode(), b"fieldapp bundle signing v1", hashlib.sha256).hexdigest()
+
+
+def sign(key: str, payload: bytes) -> str:
+    return hmac.new(bytes.fromhex(key), payload, hashlib.sha256).hexdigest()
+
+
+def verify(key: str, payload: bytes, signature: str) -> bool:
+    return isinstance(signature, str) and hmac.compare_digest(sign(key, payload), signature)
+
+
+# Bodies: JSON, gzip-compressed on the way up.
+
+def encode(payload: dict) -> bytes:
+    return encode_raw(dump(payload))
+
+
+def encode_raw(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def dump(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(body: bytes, *, gzipped: bool, limit: int = MAX_BODY) -> dict:
+    """Parse a request body; raise ProtocolError for anything that is not a JSON object."""
+    if gzipped:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(body, limit + 1)
+        except zlib.error as e:
+            raise ProtocolError("bad_gzip") from e
+        if len(body) > limit:
+            raise ProtocolError("too_large", limit=limit)
+        if not inflater.eof:
+            raise ProtocolError("bad_gzip")  # cut short
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise ProtocolError("bad_json") from e
+    if not isinstance(payload, dict):
+        raise ProtocolError("bad_json")
+    return payload
+
+
+def check_version(value: str | None) -> int:
+    """The sender's protocol version, or ProtocolError saying which side to upgrade."""
+    try:
+        version = int(value or "")
+    except ValueError as e:
+        raise ProtocolError("no_protocol") from e
+    if version < MIN_VERSION:
+        raise ProtocolError("upgrade_field", theirs=version, ours=VERSION)
+    if version > VERSION:
+        raise ProtocolError("upgrade_central", theirs=version, ours=VERSION)
+    return version
+
+
+@dataclass(frozen=True)
+class Item:
+    """One revision pushed by a device."""
+
+    uuid: str
+    form: str
+    version: int
+    base: int
+    hash: str
+    deleted: bool
+    answers: dict
+    parent: str
+    person: str
+    by: str
+    at: str
+
+    @property
+    def revision(self) -> int:
+        return self.base + 1
+
+    def wire(self) -> dict:
+        return {"uuid": self.uuid, "form": self.form, "v": self.version, "base": self.base,
+                "hash": self.hash, "deleted": self.deleted, "answers": self.answers,
+                "parent": self.parent, "person": self.person, "by": self.by, "at": self.at}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_item(raw) -> Item:
+    """Check the shape of one pushed revision (not its answers: the form validator does that)."""
+    if not isinstance(raw, dict):
+        raise ProtocolError("malformed")
+    unknown = set(raw) - ITEM_KEYS
+    if unknown:
+        raise ProtocolError("unknown_fields", fields=", ".join(sorted(unknown)[:5]))
+    missing = ITEM_KEYS - set(raw)
+    if missing:
+        raise ProtocolError("missing_fields", fields=", ".join(sorted(missing)))
+    ok = (
+        is_uuid(raw["uuid"]) and isinstance(raw["form"], str) and _is_int(raw["v"])
+        and _is_int(raw["base"]) and 0 <= raw["base"] < 1_000_000
+        and isinstance(raw["hash"], str) and isinstance(raw["deleted"], bool)
+        and isinstance(raw["answers"], dict) and isinstance(raw["by"], str) and len(raw["by"]) <= 100
+        and isinstance(raw["at"], str) and len(raw["at"]) <= 40
+        and all(v == "" or is_uuid(v) for v in (raw["parent"], raw["person"]))
+    )
+    if not ok:
+        raise ProtocolError("malformed")
+    if revision_hash(raw["answers"], raw["deleted"]) != raw["hash"]:
+        raise ProtocolError("hash_mismatch")
+    return Item(raw["uuid"], raw["form"], raw["v"], raw["base"], raw["hash"], raw["deleted"],
+                raw["answers"], raw["parent"], raw["person"], raw["by"], raw["at"])
+
+
+def digest(results: list[dict]) -> str:
+    """What both sides show of a sync's receipt: a hash over every record central confirmed.
+
+    Order-independent, so central and the device compute it from their own lists alike.
+    """
+    lines = sorted(f"{r['uuid']}:{r['revision']}:{r['outcome']}" for r in results)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def short(value: str) -> str:
+    """A digest as people read it aloud: `short("ab12cd34...") == "AB12-CD34-EF56"`."""
+    return "-".join(value[i:i + 4] for i in range(0, 12, 4)).upper()

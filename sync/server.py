@@ -1,0 +1,350 @@
+"""Central's side of hop 2: a Flask blueprint that enrols devices and answers push, pull and
+finish. Devices authenticate with a bearer token; every refusal is a JSON error with a code."""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from datetime import UTC, date, datetime, timedelta
+
+from flask import Blueprint, Response, current_app, g, request
+from flask_babel import lazy_gettext
+
+from fieldapp.domain.records import now
+from fieldapp.forms import schema
+from fieldapp.forms.builder import answers_as_formdata
+from fieldapp.forms.validate import validate
+from fieldapp.storage import records
+from fieldapp.storage import sync as store
+from fieldapp.web.access import allow
+from fieldapp.web.db import get_db
+from fieldapp.web.errors import json_error
+from sync import bundle, protocol
+from sync.client import SyncError
+from sync.protocol import ProtocolError
+
+bp = Blueprint("sync", __name__, url_prefix="/<lang>/sync/v1")
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    "no_protocol": lazy_gettext("The request does not say which sync protocol it speaks. Upgrade "
+                                "fieldapp on the field server."),
+    "upgrade_field": lazy_gettext("This field server's fieldapp is too old for the central server "
+                                  "(protocol %(theirs)s, central speaks %(ours)s). Upgrade fieldapp "
+                                  "on the field server."),
+    "upgrade_central": lazy_gettext("The central server's fieldapp is older than this field server's "
+                                    "(protocol %(ours)s, the field server speaks %(theirs)s). Ask the "
+                                    "central office to upgrade fieldapp on the central server."),
+    "bad_json": lazy_gettext("What was sent is not a JSON object."),
+    "bad_gzip": lazy_gettext("What was sent is not complete gzip-compressed data: it was cut short "
+                             "or damaged on the way. Sync again."),
+    "too_large": lazy_gettext("What was sent is too large once decompressed (at most %(limit)s "
+                              "bytes): send smaller batches."),
+    "content_type": lazy_gettext("Sync requests must be sent as application/json."),
+    "malformed": lazy_gettext("A record in this batch is not shaped as the protocol says."),
+    "unknown_fields": lazy_gettext("A record in this batch has fields the protocol does not know: "
+                                   "%(fields)s."),
+    "missing_fields": lazy_gettext("A record in this batch lacks fields: %(fields)s."),
+    "hash_mismatch": lazy_gettext("A record in this batch does not match its content hash: it was "
+                                  "damaged or altered on the way."),
+    "bad_batch": lazy_gettext("A batch needs a sync id, a batch id and a list of records."),
+    "too_many": lazy_gettext("Too many records in one batch: send at most %(limit)s."),
+    "unknown_device": lazy_gettext("This device is not enrolled at the central server, or its "
+                                   "enrolment was revoked. Ask the central office for a new "
+                                   "enrolment code."),
+    "bad_code": lazy_gettext("This enrolment code is not valid: it was mistyped, used already, "
+                             "revoked or more than 7 days old. Ask the central office for a new one."),
+    "wrong_post": lazy_gettext("This enrolment code is for post %(expected)s, but this field server "
+                               "is set up for post %(post)s."),
+    "not_central": lazy_gettext("This server is not a central server."),
+}
+RECORD_MESSAGES = {
+    "unknown_form": lazy_gettext("The central server does not know this form or form version. "
+                                 "Upgrade fieldapp on the central server."),
+    "invalid": lazy_gettext("The central server found answers that are not valid: %(fields)s. "
+                            "Open the record, correct it and sync again."),
+    "uuid_taken": lazy_gettext("Another post's record already has this record's identifier. Tell "
+                               "the central office."),
+    "unknown_parent": lazy_gettext("The course or session this record belongs to did not reach the "
+                                   "central server (it was refused). Correct that one first."),
+    "conflict": lazy_gettext("This record was also changed at the central office. Both versions "
+                             "are kept there and central staff will choose; the result comes back "
+                             "at a later sync."),
+    "merged": lazy_gettext("This record was also changed at the central office, in other "
+                           "questions: both changes were combined."),
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, **params):
+        super().__init__(code)
+        self.status, self.code, self.params = status, code, params
+
+
+def _message(code: str, params: dict) -> str:
+    text = MESSAGES.get(code) or RECORD_MESSAGES.get(code) or code
+    return str(text) % params if params else str(text)
+
+
+@bp.errorhandler(Refused)
+def refused(e: Refused):
+    response, status = json_error(e.status, e.code, _message(e.code, e.params))
+    return _stamp(response), status
+
+
+@bp.before_request
+def central_only():
+    if current_app.config["MODE"] != "central":
+        raise Refused(404, "not_central")
+    try:
+        g.protocol = protocol.check_version(request.headers.get(protocol.PROTOCOL_HEADER))
+    except ProtocolError as e:
+        raise Refused(409 if e.code == "upgrade_central" else 426, e.code, **e.params) from e
+
+
+def _stamp(response: Response) -> Response:
+    response.headers[protocol.PROTOCOL_HEADER] = str(protocol.VERSION)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _answer(payload: dict) -> Response:
+    payload = {"ok": True, "central_time": now(), **payload}
+    body = protocol.dump(payload)
+    response = Response(body, mimetype="application/json")
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 1024:
+        response.set_data(protocol.encode(payload))
+        response.headers["Content-Encoding"] = "gzip"
+    return _stamp(response)
+
+
+def _body() -> dict:
+    if request.mimetype != "application/json":
+        raise Refused(415, "content_type")
+    limit = protocol.MAX_BODY
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", limit=limit)
+    encoding = request.headers.get("Content-Encoding", "").lower()
+    try:
+        return protocol.decode(request.get_data(cache=False), gzipped=encoding == "gzip")
+    except ProtocolError as e:
+        raise Refused(413 if e.code == "too_large" else 400, e.code, **e.params) from e
+
+
+def _device() -> dict:
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.startswith("Bearer ") else ""
+    found = store.device_by_token(get_db(), protocol.secret_hash(token)) if token else None
+    if found is None:
+        raise Refused(401, "unknown_device")
+    store.contact(get_db(), found["id"], protocol=g.protocol, app_version=request.headers.get(
+        protocol.APP_HEADER, ""), clock_offset=_clock_offset())
+    return found
+
+
+def _clock_offset() -> float | None:
+    """Seconds the device's clock is ahead of ours (negative: behind); None if it did not say."""
+    try:
+        theirs = datetime.fromisoformat(request.headers.get(protocol.CLOCK_HEADER, "").replace("Z", "+00:00"))
+        return round((theirs - datetime.now(UTC)).total_seconds(), 1)
+    except (ValueError, TypeError):
+        return None
+
+
+@bp.post("/enrol")
+@allow(public=True)
+def enrol():
+    """Exchange a one-time enrolment code for the device's token (shown to the device only)."""
+    body = _body()
+    code = body.get("code")
+    post = body.get("post")
+    if not isinstance(code, str) or not isinstance(post, str):
+        raise Refused(400, "bad_code")
+    db = get_db()
+    code_hash = protocol.secret_hash(protocol.normalise_code(code))
+    pending = db.execute("SELECT post FROM devices WHERE code_hash = ? AND status = 'pending'",
+                         [code_hash]).fetchone()
+    if pending and pending[0] != post:
+        raise Refused(409, "wrong_post", expected=pending[0], post=post)
+    token = protocol.new_token()
+    device = store.enrol(db, code_hash=code_hash, token_hash=protocol.secret_hash(token),
+                         signing_key=protocol.signing_key(token), at=now())
+    if device is None:
+        raise Refused(401, "bad_code")
+    log.info("device %s of post %s enrolled", device["id"], device["post"])
+    return _answer({"device": device["id"], "post": device["post"], "name": device["name"],
+                    "token": token, "protocol": protocol.VERSION})
+
+
+def register(db, *, post: str, name: str, by: str) -> tuple[str, str]:
+    """Register a device of a post; returns its id and the one-time enrolment code (7 days)."""
+    code = protocol.new_code()
+    device_id = str(uuidlib.uuid4())
+    expires = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store.add_device(db, device=device_id, post=post, name=name, by=by, expires=expires,
+                     code_hash=protocol.secret_hash(protocol.normalise_code(code)))
+    return device_id, code
+
+
+def check(raw, post: str, origin: str, today: date) -> store.Incoming | dict:
+    """A pushed revision, checked: ready to apply, or the rejection to answer (ProtocolError for
+    what is not shaped as the protocol says)."""
+    item = protocol.parse_item(raw)
+    definition = schema.get(item.form, item.version)
+    if definition is None:
+        return rejection(item.uuid, item.revision, "unknown_form")
+    if not item.deleted:
+        result = validate(definition, answers_as_formdata(item.answers), today)
+        if not result.ok or result.answers != item.answers:
+            fields = sorted(result.errors) or sorted(set(item.answers) ^ set(result.answers)) or ["?"]
+            return rejection(item.uuid, item.revision, "invalid", fields=", ".join(fields[:10]))
+    sub = records.Submission(
+        uuid=item.uuid, definition=definition, answers=item.answers, post=post, device=origin,
+        user=item.by, base_revision=item.base, parent=item.parent, person=item.person,
+        deleted=item.deleted, at=item.at, origin=origin,
+    )
+    return store.Incoming(sub, item.hash)
+
+
+def rejection(uuid: str, revision: int, code: str, **params) -> dict:
+    return {"uuid": uuid, "revision": revision, "outcome": "rejected", "head": 0, "code": code,
+            "message": _message(code, params)}
+
+
+def valid_merge(definition, answers: dict) -> bool:
+    today = date.today() + timedelta(days=1)
+    result = validate(definition, answers_as_formdata(answers), today)
+    return result.ok and result.answers == answers
+
+
+def apply(db, device: dict, sync_id: str, batch: str, raw_items: list) -> list[dict]:
+    """Check and apply one batch of a device; the answer per record, messages in the request's
+    language. Raises ProtocolError, before anything is written, for a batch not shaped right."""
+    results = store.batch_results(db, device["id"], batch)
+    if results is None:
+        # A date in the future by the device's clock may be today here: a day of slack.
+        today = date.today() + timedelta(days=1)
+        items = [check(raw, device["post"], device["id"], today) for raw in raw_items]
+        results = store.apply_batch(db, device["id"], batch, sync_id, items, valid_merge)
+    for r in results:
+        if "code" in r and "message" not in r:
+            r["message"] = _message(r["code"], {})
+    return results
+
+
+def _batch_ids(body: dict) -> tuple[str, str]:
+    sync_id, batch = body.get("sync"), body.get("batch")
+    if not (isinstance(sync_id, str) and isinstance(batch, str) and 0 < len(sync_id) <= 64
+            and 0 < len(batch) <= 128):
+        raise Refused(400, "bad_batch")
+    return sync_id, batch
+
+
+@bp.post("/push")
+@allow(public=True)
+def push():
+    device = _device()
+    body = _body()
+    sync_id, batch = _batch_ids(body)
+    items = body.get("records")
+    if not isinstance(items, list):
+        raise Refused(400, "bad_batch")
+    if len(items) > protocol.MAX_BATCH:
+        raise Refused(413, "too_many", limit=protocol.MAX_BATCH)
+    try:
+        results = apply(get_db(), device, sync_id, batch, items)
+    except ProtocolError as e:
+        raise Refused(400, e.code, **e.params) from e
+    return _answer({"batch": batch, "results": results})
+
+
+@bp.post("/pull")
+@allow(public=True)
+def pull():
+    device = _device()
+    body = _body()
+    cursor, limit = body.get("cursor", 0), body.get("limit", protocol.DEFAULT_BATCH)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (cursor, limit)):
+        raise Refused(400, "bad_batch")
+    states, accounts, new_cursor, more = store.pull(
+        get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
+        limit=max(1, min(limit, protocol.MAX_BATCH)))
+    forms = {}
+    for (name, version) in schema.definitions():
+        forms[name] = max(forms.get(name, 0), version)
+    return _answer({"records": states, "accounts": accounts, "cursor": new_cursor, "more": more,
+                    "forms": forms})
+
+
+@bp.post("/finish")
+@allow(public=True)
+def finish():
+    """Close a sync: the receipt of every batch the device names, counted and digested."""
+    device = _device()
+    body = _body()
+    sync_id, batches = body.get("sync"), body.get("batches")
+    if not (isinstance(sync_id, str) and isinstance(batches, list)
+            and all(isinstance(b, str) for b in batches) and len(batches) <= 100_000):
+        raise Refused(400, "bad_batch")
+    receipt = make_receipt(get_db(), device, sync_id, batches)
+    store.finish(get_db(), device["id"], receipt)
+    return _answer({"receipt": receipt})
+
+
+def make_receipt(db, device: dict, sync_id: str, batches: list[str]) -> dict:
+    results = []
+    for batch in dict.fromkeys(batches):
+        results.extend(store.batch_results(db, device["id"], batch) or [])
+    return receipt_of(results, device=device["id"], post=device["post"], sync_id=sync_id)
+
+
+def receipt_of(results: list[dict], **about) -> dict:
+    counts = {"stored": 0, "duplicate": 0, "conflict": 0, "merged": 0, "rejected": 0}
+    for r in results:
+        counts["merged" if r.get("code") == "merged" else r["outcome"]] += 1
+    return {**about, "id": str(uuidlib.uuid4()), "at": now(), "records": len(results),
+            "counts": counts, "digest": protocol.digest(results)}
+
+
+def import_bundle(db, data: bytes) -> tuple[bytes, dict]:
+    """Apply a device's bundle as its online pushes would be; the signed receipt file and the
+    receipt. Raises SyncError, having changed nothing, for a file that is not a valid bundle."""
+    body, signature, payload = bundle.unpack(data, bundle.BUNDLE)
+    device_id = payload.get("device")
+    key = store.signing_key(db, device_id) if isinstance(device_id, str) else None
+    if key is None:
+        raise SyncError("other_device")
+    if not protocol.verify(key, body, signature):
+        raise SyncError("bad_signature")
+    batches = payload.get("batches")
+    try:
+        if not isinstance(batches, list) or not isinstance(payload.get("id"), str):
+            raise ProtocolError("bad_batch")
+        for b in batches:
+            if not (isinstance(b, dict) and isinstance(b.get("batch"), str)
+                    and isinstance(b.get("records"), list)):
+                raise ProtocolError("bad_batch")
+            for raw in b["records"]:
+                protocol.parse_item(raw)
+        start, end = int(payload["from"]), int(payload["to"])
+    except (ProtocolError, KeyError, TypeError, ValueError) as e:
+        raise SyncError("bad_bundle") from e
+    device = store.device(db, device_id)
+    results = []
+    for b in batches:
+        results.extend(apply(db, device, payload["id"], b["batch"], b["records"]))
+    receipt = receipt_of(results, device=device["id"], post=device["post"], sync_id=payload["id"])
+    store.finish(db, device["id"], receipt)
+    answer = {"device": device["id"], "bundle": payload["id"], "from": start, "to": end,
+              "results": results, "receipt": receipt}
+    return bundle.pack(bundle.RECEIPT, answer, key), receipt
+
+
+def init_app(app) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    csrf = app.extensions.get("csrf")
+    if isinstance(csrf, CSRFProtect):
+        csrf.exempt(bp)  # devices authenticate with a token, not a browser cookie
+    app.register_blueprint(bp)
+
