@@ -322,6 +322,9 @@ def _print_receipt(receipt: dict, counts: dict, pulled: int | None = None) -> No
     if pulled is not None:
         click.echo(_("Received from central: %(n)s records.", n=pulled))
     click.echo(_("Receipt digest: %(digest)s", digest=protocol.short(receipt["digest"])))
+    if receipt.get("matches") is False:
+        click.echo(_("Warning: central's receipt does not match what this server was told during "
+                     "the sync. Sync again; if it persists, tell the central office."))
 
 
 @sync_group.command("enrol", help=_("Enrol this field server at the central server with a one-time "

@@ -63,6 +63,8 @@ def export(db: Database, batch_size: int = protocol.DEFAULT_BATCH) -> tuple[byte
     while rows := store.pending(db, start, batch_size):
         batches.append({"batch": batch_id(start, rows), "records": [r["item"] for r in rows]})
         start = rows[-1]["seq"]
+    if not batches:
+        raise SyncError("nothing_pending")
     summary = {"id": str(uuidlib.uuid4()), "device": state["device"], "from": checkpoint, "to": start,
                "records": sum(len(b["records"]) for b in batches), "created_at": now()}
     payload = {**summary, "batches": batches}

@@ -12,6 +12,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from importlib import metadata
 
 import requests
 from sqlite_utils import Database
@@ -19,6 +20,14 @@ from sqlite_utils import Database
 from fieldapp.domain.records import now
 from fieldapp.storage import sync as store
 from sync import protocol
+
+
+def installed_version() -> str:
+    try:
+        return metadata.version("fieldapp")
+    except metadata.PackageNotFoundError:
+        return ""
+
 
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
              requests.exceptions.ContentDecodingError)
@@ -28,7 +37,8 @@ class SyncError(Exception):
     """A sync that cannot go on: `code` says why; `message` is central's, in the asked language.
 
     Local codes: not_enrolled, unreachable (network, after every retry), tls, server (5xx after
-    every retry), bad_answer (not the protocol), busy (another sync runs), post_mismatch.
+    every retry), bad_answer (not the protocol), busy (another sync runs), post_mismatch,
+    newer_forms (central sent a form version this server lacks), nothing_pending (an empty bundle).
     """
 
     def __init__(self, code: str, message: str = "", status: int = 0):
@@ -47,7 +57,7 @@ class Settings:
     backoff: float = 0.5  # seconds; doubles per attempt, capped, with full jitter
     backoff_cap: float = 30
     lang: str = "en"
-    app_version: str = ""
+    app_version: str = field(default_factory=lambda: installed_version())
 
 
 class Central:
@@ -124,13 +134,24 @@ class Central:
 
 
 def enrol(db: Database, settings: Settings, code: str, post: str) -> dict:
-    """Exchange an enrolment code for a token and remember central's URL and this device."""
-    central = Central(settings)
-    answer = central.call("enrol", {"code": code, "post": post}, compress=False)
+    """Exchange an enrolment code for this device's enrolment; remember central and the token.
+
+    The token is made here and kept for this code until central confirms, so a retry after a
+    lost answer is the same enrolment rather than a used code."""
+    code_key = protocol.secret_hash(protocol.normalise_code(code))
+    state = store.state(db)
+    pending = json.loads(state.get("enrol_pending", "{}"))
+    token = pending.get("token") if pending.get("code") == code_key else None
+    token = token or protocol.new_token()
+    store.set_state(db, enrol_pending=json.dumps({"code": code_key, "token": token}))
+    answer = Central(settings).call("enrol", {
+        "code": code, "post": post, "token_hash": protocol.secret_hash(token),
+        "signing_key": protocol.signing_key(token)}, compress=False)
     if answer.get("post") != post:
         raise SyncError("post_mismatch")
     store.set_state(db, central_url=settings.url, device=answer["device"], device_name=answer["name"],
-                    token=answer["token"], push_checkpoint=0, pull_cursor=0, enrolled_at=now())
+                    token=token, push_checkpoint=0, pull_cursor=0, enrolled_at=now(),
+                    enrol_pending=None)
     return answer
 
 
@@ -204,8 +225,14 @@ def _push(db, central, sync_id, batch_size, progress, batches, results, on_progr
         if not rows:
             return
         batch = batch_id(checkpoint, rows)
-        answer = central.call("push", {"sync": sync_id, "batch": batch,
-                                       "records": [r["item"] for r in rows]})
+        try:
+            answer = central.call("push", {"sync": sync_id, "batch": batch,
+                                           "records": [r["item"] for r in rows]})
+        except SyncError as e:
+            if e.status != 413 or len(rows) == 1:
+                raise
+            batch_size = max(1, len(rows) // 2)  # too large for central: smaller batches
+            continue
         answered = answer.get("results")
         if not isinstance(answered, list) or len(answered) != len(rows):
             raise SyncError("bad_answer")
@@ -230,7 +257,12 @@ def _pull(db, central, batch_size, progress, on_progress) -> int:
     while True:
         cursor = int(store.state(db).get("pull_cursor", 0))
         answer = central.call("pull", {"cursor": cursor, "limit": batch_size}, compress=False)
-        counts = store.adopt(db, answer["records"], answer["accounts"], int(answer["cursor"]))
+        try:
+            counts = store.adopt(db, answer["records"], answer["accounts"], int(answer["cursor"]))
+        except store.UnknownForm as e:
+            raise SyncError("newer_forms") from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise SyncError("bad_answer") from e
         store.set_state(db, central_forms=json.dumps(answer.get("forms", {})))
         skipped += counts["skipped"]
         progress.pulled += counts["applied"]
@@ -251,5 +283,4 @@ def settings_for(db: Database, config: dict, lang: str = "en") -> Settings:
     if not state.get("token"):
         raise SyncError("not_enrolled")
     return Settings(url=state["central_url"], token=state["token"],
-                    verify=config.get("SYNC_CA_BUNDLE") or True, lang=lang,
-                    app_version=config.get("VERSION", ""))
+                    verify=config.get("SYNC_CA_BUNDLE") or True, lang=lang)

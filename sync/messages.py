@@ -26,6 +26,9 @@ ERRORS = {
     "busy": N_("Another sync of this field server is running. Wait for it to finish."),
     "post_mismatch": N_("The central server enrolled this device for another post."),
     "refused": N_("The central server refused the request (HTTP %(status)s)."),
+    "newer_forms": N_("The central server sent records of a form version this field server does not "
+                      "know. Upgrade fieldapp on this laptop, then sync again: nothing is lost."),
+    "nothing_pending": N_("Nothing is waiting to be sent: there is no sync file to make."),
     "bad_bundle": N_("This file is not a fieldapp sync file, or it is damaged."),
     "bad_signature": N_("This file's signature does not match: it was altered, or it was made for "
                         "another device. Nothing was imported."),

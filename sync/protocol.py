@@ -27,7 +27,8 @@ MAX_BODY = 16 * 1024 * 1024  # bytes of JSON once decompressed: a cap against gz
 MAX_BUNDLE = 256 * 1024 * 1024  # bytes of a bundle file as uploaded
 CLOCK_WARNING_SECONDS = 300
 
-ITEM_KEYS = {"uuid", "form", "v", "base", "hash", "deleted", "answers", "parent", "person", "by", "at"}
+ITEM_KEYS = {"uuid", "form", "v", "base", "base_hash", "hash", "deleted", "answers", "parent", "person",
+             "by", "at"}
 
 
 class ProtocolError(ValueError):
@@ -53,7 +54,13 @@ def normalise_code(code: str) -> str:
 
 
 def new_token() -> str:
+    """A device token: made by the device itself, so it never crosses the wire; central gets
+    its hash and the signing key derived from it."""
     return secrets.token_urlsafe(32)
+
+
+def is_hex64(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def secret_hash(secret: str) -> str:
@@ -130,6 +137,7 @@ class Item:
     form: str
     version: int
     base: int
+    base_hash: str  # the hash of the revision edited: the same number may name another version
     hash: str
     deleted: bool
     answers: dict
@@ -141,11 +149,6 @@ class Item:
     @property
     def revision(self) -> int:
         return self.base + 1
-
-    def wire(self) -> dict:
-        return {"uuid": self.uuid, "form": self.form, "v": self.version, "base": self.base,
-                "hash": self.hash, "deleted": self.deleted, "answers": self.answers,
-                "parent": self.parent, "person": self.person, "by": self.by, "at": self.at}
 
 
 def _is_int(value) -> bool:
@@ -166,6 +169,7 @@ def parse_item(raw) -> Item:
         is_uuid(raw["uuid"]) and isinstance(raw["form"], str) and _is_int(raw["v"])
         and _is_int(raw["base"]) and 0 <= raw["base"] < 1_000_000
         and isinstance(raw["hash"], str) and isinstance(raw["deleted"], bool)
+        and isinstance(raw["base_hash"], str) and len(raw["base_hash"]) <= 64
         and isinstance(raw["answers"], dict) and isinstance(raw["by"], str) and len(raw["by"]) <= 100
         and isinstance(raw["at"], str) and len(raw["at"]) <= 40
         and all(v == "" or is_uuid(v) for v in (raw["parent"], raw["person"]))
@@ -174,7 +178,8 @@ def parse_item(raw) -> Item:
         raise ProtocolError("malformed")
     if revision_hash(raw["answers"], raw["deleted"]) != raw["hash"]:
         raise ProtocolError("hash_mismatch")
-    return Item(raw["uuid"], raw["form"], raw["v"], raw["base"], raw["hash"], raw["deleted"],
+    return Item(raw["uuid"], raw["form"], raw["v"], raw["base"], raw["base_hash"], raw["hash"],
+                raw["deleted"],
                 raw["answers"], raw["parent"], raw["person"], raw["by"], raw["at"])
 
 

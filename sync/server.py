@@ -96,6 +96,7 @@ def refused(e: Refused):
 def central_only():
     if current_app.config["MODE"] != "central":
         raise Refused(404, "not_central")
+    request.max_content_length = protocol.MAX_BODY  # a batch may exceed the pages' limit
     try:
         g.protocol = protocol.check_version(request.headers.get(protocol.PROTOCOL_HEADER))
     except ProtocolError as e:
@@ -154,11 +155,13 @@ def _clock_offset() -> float | None:
 @bp.post("/enrol")
 @allow(public=True)
 def enrol():
-    """Exchange a one-time enrolment code for the device's token (shown to the device only)."""
+    """Exchange a one-time enrolment code for the device's token. The device made the token and
+    sends only its hash and the signing key derived from it: the token never crosses the wire."""
     body = _body()
-    code = body.get("code")
-    post = body.get("post")
-    if not isinstance(code, str) or not isinstance(post, str):
+    code, post = body.get("code"), body.get("post")
+    token_hash, key = body.get("token_hash"), body.get("signing_key")
+    if not (isinstance(code, str) and isinstance(post, str) and protocol.is_hex64(token_hash)
+            and protocol.is_hex64(key)):
         raise Refused(400, "bad_code")
     db = get_db()
     code_hash = protocol.secret_hash(protocol.normalise_code(code))
@@ -166,14 +169,12 @@ def enrol():
                          [code_hash]).fetchone()
     if pending and pending[0] != post:
         raise Refused(409, "wrong_post", expected=pending[0], post=post)
-    token = protocol.new_token()
-    device = store.enrol(db, code_hash=code_hash, token_hash=protocol.secret_hash(token),
-                         signing_key=protocol.signing_key(token), at=now())
+    device = store.enrol(db, code_hash=code_hash, token_hash=token_hash, signing_key=key, at=now())
     if device is None:
         raise Refused(401, "bad_code")
     log.info("device %s of post %s enrolled", device["id"], device["post"])
     return _answer({"device": device["id"], "post": device["post"], "name": device["name"],
-                    "token": token, "protocol": protocol.VERSION})
+                    "protocol": protocol.VERSION})
 
 
 def register(db, *, post: str, name: str, by: str) -> tuple[str, str]:
@@ -203,12 +204,12 @@ def check(raw, post: str, origin: str, today: date) -> store.Incoming | dict:
         user=item.by, base_revision=item.base, parent=item.parent, person=item.person,
         deleted=item.deleted, at=item.at, origin=origin,
     )
-    return store.Incoming(sub, item.hash)
+    return store.Incoming(sub, item.hash, item.base_hash)
 
 
 def rejection(uuid: str, revision: int, code: str, **params) -> dict:
     return {"uuid": uuid, "revision": revision, "outcome": "rejected", "head": 0, "code": code,
-            "message": _message(code, params)}
+            "params": params}
 
 
 def valid_merge(definition, answers: dict) -> bool:
@@ -226,9 +227,9 @@ def apply(db, device: dict, sync_id: str, batch: str, raw_items: list) -> list[d
         today = date.today() + timedelta(days=1)
         items = [check(raw, device["post"], device["id"], today) for raw in raw_items]
         results = store.apply_batch(db, device["id"], batch, sync_id, items, valid_merge)
-    for r in results:
-        if "code" in r and "message" not in r:
-            r["message"] = _message(r["code"], {})
+    for r in results:  # in the language of this request, also for a batch answered before
+        if "code" in r:
+            r["message"] = _message(r["code"], r.get("params", {}))
     return results
 
 
@@ -264,7 +265,7 @@ def pull():
     device = _device()
     body = _body()
     cursor, limit = body.get("cursor", 0), body.get("limit", protocol.DEFAULT_BATCH)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (cursor, limit)):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62 for v in (cursor, limit)):
         raise Refused(400, "bad_batch")
     states, accounts, new_cursor, more = store.pull(
         get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
@@ -283,7 +284,7 @@ def finish():
     device = _device()
     body = _body()
     sync_id, batches = body.get("sync"), body.get("batches")
-    if not (isinstance(sync_id, str) and isinstance(batches, list)
+    if not (isinstance(sync_id, str) and 0 < len(sync_id) <= 64 and isinstance(batches, list)
             and all(isinstance(b, str) for b in batches) and len(batches) <= 100_000):
         raise Refused(400, "bad_batch")
     receipt = make_receipt(get_db(), device, sync_id, batches)

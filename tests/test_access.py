@@ -15,6 +15,8 @@ ADMINS = {"admin"}
 MANAGERS = {"supervisor", "central"}
 EVERYONE = {"officer", "supervisor", "central", "admin"}
 DEVICE_SETUP = {"supervisor", "admin"}
+SYNC_OPERATORS = {"supervisor", "admin"}
+CENTRAL_DASHBOARD = {"central", "admin"}
 
 # endpoint -> who may use it. A new route must be added here, or test_matrix_covers_every_route fails.
 EXPECTED = {
@@ -56,6 +58,37 @@ EXPECTED = {
     "pwa.outbox": CAPTURERS,
     "connect.ca_cert": PUBLIC,
     "connect.index": DEVICE_SETUP,
+    # Devices authenticate to the sync API with a token, not a login (tests/sync/).
+    "sync.enrol": PUBLIC,
+    "sync.push": PUBLIC,
+    "sync.pull": PUBLIC,
+    "sync.finish": PUBLIC,
+    "field_sync.index": SYNC_OPERATORS,
+    "field_sync.enrol": SYNC_OPERATORS,
+    "field_sync.run": SYNC_OPERATORS,
+    "field_sync.progress": SYNC_OPERATORS,
+    "field_sync.export_bundle": SYNC_OPERATORS,
+    "field_sync.import_receipt": SYNC_OPERATORS,
+    "central.dashboard": CENTRAL_DASHBOARD,
+    "central.new_device": ADMINS,
+    "central.revoke": ADMINS,
+    "central.import_bundle": CENTRAL_DASHBOARD,
+    "central.conflicts": {"central"},
+    "central.conflict": {"central"},
+}
+# Pages of one mode only: the other mode answers 404 to those allowed in.
+MODE_OF = {"field_sync": "field", "central": "central"}
+# What an allowed role gets from the empty request this test sends, where it is not 200/302.
+EMPTY_REQUEST = {
+    ("field_sync.enrol", "POST"): 400,  # no address, no code
+    ("field_sync.run", "POST"): 409,  # not enrolled
+    ("field_sync.export_bundle", "POST"): 409,
+    ("field_sync.import_receipt", "POST"): 400,  # no file
+    ("central.new_device", "POST"): 400,
+    ("central.import_bundle", "POST"): 400,
+    ("central.revoke", "POST"): 404,  # no such device
+    ("central.conflict", "GET"): 404,
+    ("central.conflict", "POST"): 404,
 }
 
 
@@ -73,7 +106,8 @@ def world(app, db, client_as):
                                               data=participant)
     assert enrolled.status_code == 302
     return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "supervisor")["id"],
-            "course": course, "session": session, "person": participant["uuid"]}
+            "course": course, "session": session, "person": participant["uuid"],
+            "device_id": "no-such-device", "conflict_id": 1}
 
 
 def _routes(app):
@@ -113,8 +147,10 @@ def test_matrix_covers_every_route(app):
     assert {rule.endpoint for rule, _ in _routes(app)} == set(EXPECTED)
 
 
+@pytest.mark.parametrize("mode", ["field", "central"])
 @pytest.mark.parametrize("who", [None, *ACCOUNTS])
-def test_every_route_for_every_role(app, world, client_as, who):
+def test_every_route_for_every_role(app, world, client_as, who, mode):
+    app.config["MODE"] = mode
     client = client_as(who)
     role = ACCOUNTS[who][0] if who else None
     for rule, method in _routes(app):
@@ -129,8 +165,12 @@ def test_every_route_for_every_role(app, world, client_as, who):
             assert response.status_code == expected, where
             if expected == 302:
                 assert response.location.startswith("/en/login"), where
+        elif role in allowed and MODE_OF.get(rule.endpoint.split(".")[0], mode) != mode:
+            assert response.status_code == 404, where  # a page of the other mode
         elif role in allowed and "uuid" in rule.arguments and not _sees_post_a(who):
             assert response.status_code == 404, where  # another post's record
+        elif role in allowed and (rule.endpoint, method) in EMPTY_REQUEST:
+            assert response.status_code == EMPTY_REQUEST[rule.endpoint, method], where
         elif role in allowed:  # (the empty form post is not the JSON the outbox API expects: 400)
             assert response.status_code in (200, 302, 422) or (
                 rule.endpoint == "api.outbox" and response.status_code == 400), where

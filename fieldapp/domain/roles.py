@@ -20,6 +20,13 @@ TRAINING_MANAGERS = (SUPERVISOR, CENTRAL)
 POST_ADMIN_ROLES = (OFFICER, SUPERVISOR, ADMIN)
 # Who sets up the post's phones and tablets: the laptop's addresses and its certificate authority.
 DEVICE_SETUP = (SUPERVISOR, ADMIN)
+# Who syncs a post with central (and enrols it, and carries bundles).
+SYNC_OPERATORS = (SUPERVISOR, ADMIN)
+# At central: who sees the devices' dashboard, who registers and revokes devices, who resolves
+# conflicts between a post's version and central's (they read both, so every section).
+CENTRAL_DASHBOARD = (CENTRAL, ADMIN)
+DEVICE_ADMINS = (ADMIN,)
+CONFLICT_RESOLVERS = (CENTRAL,)
 
 
 def sees_all_posts(role: str) -> bool:

@@ -60,9 +60,10 @@ def _apply(db: Database, sub: Submission, at: str) -> Decision:
         "SELECT hash FROM revisions WHERE uuid = ? AND revision = ?", [sub.uuid, sub.base_revision + 1]
     ).fetchone()
     head = _head(db, sub.uuid)
-    if head is None and sub.base_revision and sub.origin:
-        # Central never stored this record's earlier revisions (it refused them, say): the
-        # device's numbering stands, so both sides keep naming revisions alike.
+    if sub.origin and sub.base_revision and (head is None or (
+            sub.base_revision > head.revision and (head.form, head.post) == (sub.definition.form, sub.post))):
+        # Central never stored the revisions the device made since its head (it refused them):
+        # the device's numbering stands, so both sides keep naming revisions alike.
         decision = Decision(Outcome.STORED, sub.base_revision + 1)
     else:
         decision = decide(

@@ -35,17 +35,23 @@ def add_device(db: Database, *, device: str, post: str, name: str, code_hash: st
 
 def enrol(db: Database, *, code_hash: str, token_hash: str, signing_key: str,
           at: str) -> dict | None:
-    """Exchange a pending device's one-time code for a token; None if the code is not valid now."""
+    """Give a pending device the token its holder made; None if the code is not valid now.
+
+    The same code with the same token again (an answer lost on the way) is the same enrolment.
+    """
     with write(db):
         row = db.execute(
             "SELECT id FROM devices WHERE code_hash = ? AND status = 'pending' AND code_expires > ?",
             [code_hash, at],
         ).fetchone()
         if row is None:
-            return None
+            again = db.execute(
+                "SELECT id FROM devices WHERE code_hash = ? AND status = 'active' AND token_hash = ?",
+                [code_hash, token_hash]).fetchone()
+            return device(db, again[0]) if again else None
         db.execute(
-            "UPDATE devices SET status = 'active', code_hash = NULL, token_hash = ?, signing_key = ?,"
-            " enrolled_at = ?, last_contact = ? WHERE id = ?",
+            "UPDATE devices SET status = 'active', token_hash = ?, signing_key = ?, enrolled_at = ?,"
+            " last_contact = ? WHERE id = ?",
             [token_hash, signing_key, at, at, row[0]],
         )
     return device(db, row[0])
@@ -106,6 +112,7 @@ class Incoming:
 
     sub: records.Submission
     hash: str
+    base_hash: str = ""
 
 
 def batch_results(db: Database, device_id: str, batch: str) -> list[dict] | None:
@@ -157,14 +164,28 @@ def _result(item: Incoming, decision: Decision, code: str = "", **extra) -> dict
 
 
 def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
-    if item.sub.parent:
-        parent = db.execute("SELECT post FROM records WHERE uuid = ?", [item.sub.parent]).fetchone()
-        if parent is None or parent[0] != item.sub.post:
+    sub = item.sub
+    if sub.parent:
+        parent = db.execute("SELECT post FROM records WHERE uuid = ?", [sub.parent]).fetchone()
+        if parent is None or parent[0] != sub.post:
             return _result(item, Decision(Outcome.REJECTED, 0, "unknown_parent"))
-    decision = records._apply(db, item.sub, at)
+    head = records._head(db, sub.uuid)
+    if head and (head.form, head.post) == (sub.definition.form, sub.post) and head.hash != item.hash \
+            and 0 < sub.base_revision <= head.revision and _hash_of(db, sub.uuid, sub.base_revision + 1) \
+            != item.hash and _hash_of(db, sub.uuid, sub.base_revision) != item.base_hash:
+        # The revision the device edited is not the one this server holds under that number
+        # (it was a version of the device's that met a conflict): nothing to merge against.
+        return _conflict(db, item, at, valid, base_known=False)
+    decision = records._apply(db, sub, at)
     if decision.outcome is not Outcome.CONFLICT:
         return _result(item, decision)
-    return _conflict(db, item, decision, at, valid)
+    return _conflict(db, item, at, valid)
+
+
+def _hash_of(db: Database, uuid: str, revision: int) -> str | None:
+    row = db.execute("SELECT hash FROM revisions WHERE uuid = ? AND revision = ?",
+                     [uuid, revision]).fetchone()
+    return row[0] if row else None
 
 
 def _revision(db: Database, uuid: str, revision: int) -> dict | None:
@@ -175,11 +196,11 @@ def _revision(db: Database, uuid: str, revision: int) -> dict | None:
     return {"answers": json.loads(row[0]), "deleted": bool(row[1]), "version": row[2]} if row else None
 
 
-def _conflict(db: Database, item: Incoming, decision: Decision, at: str, valid) -> dict:
+def _conflict(db: Database, item: Incoming, at: str, valid, base_known: bool = True) -> dict:
     """Both sides changed the record: merge field by field, or keep both for a person to judge."""
     sub = item.sub
     head = records.get(db, sub.uuid)
-    base = _revision(db, sub.uuid, sub.base_revision) or {"answers": {}, "deleted": False}
+    base = (_revision(db, sub.uuid, sub.base_revision) if base_known else None) or {"answers": {}}
     result = merge(base["answers"], head["answers"], sub.answers,
                    ours_deleted=bool(head["deleted"]), theirs_deleted=sub.deleted)
     if result.answers is not None and head["deleted"] and sub.deleted:
@@ -193,7 +214,7 @@ def _conflict(db: Database, item: Incoming, decision: Decision, at: str, valid) 
         return _result(item, Decision(outcome, known[2] or head["revision"]), "merged" if
                        known[1] == "merged" else "conflict", conflict=known[0])
     definition = schema.get(head["form"], head["form_version"]) or sub.definition
-    mergeable = result.answers is not None and valid(sub.definition, result.answers)
+    mergeable = base_known and result.answers is not None and valid(sub.definition, result.answers)
     status = "merged" if mergeable else "open"
     revision = None
     if mergeable:
@@ -360,16 +381,18 @@ def pending(db: Database, after: int, limit: int) -> list[dict]:
     """Local revisions not yet acknowledged by central, in the order they were written."""
     rows = db.query(
         "SELECT c.seq, c.uuid, c.revision, r.form_version, r.data, r.hash, r.deleted, r.created_by,"
-        " r.created_at, h.form, h.parent, h.person FROM changes c"
+        " r.created_at, h.form, h.parent, h.person, coalesce(b.hash, '') AS base_hash FROM changes c"
         " JOIN revisions r ON r.uuid = c.uuid AND r.revision = c.revision"
         " JOIN records h ON h.uuid = c.uuid"
+        " LEFT JOIN revisions b ON b.uuid = c.uuid AND b.revision = c.revision - 1"
         " WHERE c.seq > ? AND c.origin = '' AND c.kind = 'record' ORDER BY c.seq LIMIT ?",
         [after, limit],
     )
     return [
         {"seq": r["seq"], "item": {
             "uuid": r["uuid"], "form": r["form"], "v": r["form_version"], "base": r["revision"] - 1,
-            "hash": r["hash"], "deleted": bool(r["deleted"]), "answers": json.loads(r["data"]),
+            "base_hash": r["base_hash"], "hash": r["hash"], "deleted": bool(r["deleted"]),
+            "answers": json.loads(r["data"]),
             "parent": r["parent"], "person": r["person"], "by": r["created_by"], "at": r["created_at"],
         }} for r in rows
     ]
@@ -427,6 +450,10 @@ def outcomes(db: Database, outcome: str | None = None) -> list[dict]:
 # Field: what a pull brings -------------------------------------------------------------------
 
 
+class UnknownForm(LookupError):
+    """Central sent a record of a form version this server does not have: upgrade fieldapp."""
+
+
 def adopt(db: Database, states: list[dict], accounts: list[dict], cursor: int) -> dict[str, int]:
     """Take central's version of pulled records and accounts, then move the pull cursor.
 
@@ -459,6 +486,8 @@ def _adopt_record(db: Database, s: dict, checkpoint: int, at: str) -> str:
     if unsent:
         return "skipped"
     first = diverge["rev"]
+    if any(schema.get(s["form"], r["v"]) is None for r in s["revisions"]):
+        raise UnknownForm(s["form"])  # the whole pull is rolled back; the cursor stays
     db.execute(
         "INSERT OR IGNORE INTO superseded (uuid, revision, form_version, data, hash, deleted, device,"
         " created_by, created_at, replaced_at) SELECT uuid, revision, form_version, data, hash,"

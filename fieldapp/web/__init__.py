@@ -13,12 +13,14 @@ def init_app(app: Flask) -> None:
         admin,
         api,
         auth,
+        central,
         connect,
         db,
         errors,
         main,
         pwa,
         records,
+        syncing,
         trainings,
     )
 
@@ -27,7 +29,7 @@ def init_app(app: Flask) -> None:
     access.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
-                      connect.bp):
+                      connect.bp, syncing.bp, central.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 

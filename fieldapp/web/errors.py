@@ -18,6 +18,7 @@ TITLES = {
     403: lazy_gettext("You do not have access to this page"),
     404: lazy_gettext("Page not found"),
     405: lazy_gettext("This action is not allowed here"),
+    409: lazy_gettext("This cannot be done now"),
     413: lazy_gettext("What was sent is too large"),
     500: lazy_gettext("Something went wrong on the server"),
 }
@@ -27,6 +28,8 @@ DETAILS = {
     403: lazy_gettext("Your account's role does not allow this. Ask your supervisor if you need it."),
     404: lazy_gettext("Check the address, or go back to the home page."),
     405: lazy_gettext("Go back and use the buttons on the page."),
+    409: lazy_gettext("The page is out of date, or something it needs is not set up yet. Go back "
+                      "and reload the page."),
     413: lazy_gettext("Shorten what you typed and try again."),
     500: lazy_gettext("Nothing was saved by the action that failed. Try again; if it happens "
                       "again, tell your supervisor the time it happened."),
@@ -34,7 +37,7 @@ DETAILS = {
 
 
 CODES = {400: "bad_request", 401: "login", 403: "forbidden", 404: "not_found", 405: "method",
-         413: "too_large", 500: "server_error"}
+         409: "conflict", 413: "too_large", 500: "server_error"}
 
 
 def json_error(status: int, code: str, message: str):

@@ -38,6 +38,8 @@ def root():
 @allow(*roles.ROLES)
 def home():
     user = g.user
+    if current_app.config["MODE"] == "central" and user["role"] in roles.CENTRAL_DASHBOARD:
+        return redirect(url_for("central.dashboard"))
     context = {}
     if user["role"] in roles.RECORD_READERS:
         post = None if roles.sees_all_posts(user["role"]) else user["post"]
