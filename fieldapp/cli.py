@@ -111,6 +111,11 @@ def serve(ctx, host, port, threads, use_https):
         return
     import waitress
 
+    from sync import jobs
+
+    if jobs.start_auto(app):
+        click.echo(_("Automatic sync with central every %(minutes)s minutes.",
+                     minutes=app.config["SYNC_INTERVAL"]))
     host, port = host or app.config["HOST"], port or app.config["PORT"]
     click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
     waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
@@ -124,7 +129,10 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+    from sync import jobs
+
     files = _ensure_tls(app)  # a new server certificate if this computer's addresses changed
+    jobs.start_auto(app)
     app.config["SESSION_COOKIE_SECURE"] = True
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
     server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))

@@ -142,8 +142,8 @@ def get(db: Database, uuid: str) -> dict | None:
 def history(db: Database, uuid: str) -> list[dict]:
     """Every revision of a record, oldest first, answers decoded."""
     rows = db.query(
-        "SELECT revision, form_version, data, hash, deleted, device, created_by, created_at"
-        " FROM revisions WHERE uuid = ? ORDER BY revision",
+        "SELECT revision, form_version, data, hash, deleted, device, created_by, created_at,"
+        " received_at, origin FROM revisions WHERE uuid = ? ORDER BY revision",
         [uuid],
     )
     return [_record(r) for r in rows]

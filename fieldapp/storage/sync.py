@@ -83,6 +83,16 @@ def devices(db: Database) -> list[dict]:
     return list(db.query(sql))
 
 
+def clock_offsets(db: Database, device_ids: set[str]) -> dict[str, float]:
+    """The last clock offset measured for each of these devices (seconds ahead of central)."""
+    if not device_ids:
+        return {}
+    rows = db.execute(
+        f"SELECT id, clock_offset FROM devices WHERE id IN ({', '.join('?' * len(device_ids))})"
+        " AND clock_offset IS NOT NULL", list(device_ids))
+    return dict(rows.fetchall())
+
+
 def revoke(db: Database, device_id: str) -> bool:
     with write(db):
         cursor = db.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -20,6 +20,7 @@ from fieldapp.domain.records import Outcome, is_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED
 from fieldapp.storage import records
+from fieldapp.storage import sync as sync_store
 from fieldapp.web import capture
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
@@ -123,11 +124,30 @@ def show(uuid):
         previous = rev["answers"]
     return render_template(
         "records/view.html", record=record, shown=shown, definition=definition,
+        corrected=_corrected_times(revisions),
         sections=[] if withheld else display.sections(definition, shown["answers"],
                                                       sensitive=sensitive),
         withheld=withheld,
         history=reversed(changes),
     )
+
+
+def _corrected_times(revisions: list[dict]) -> dict[int, str]:
+    """Central: capture times by central's clock, for revisions from devices whose clock was off
+    by more than a minute at their last sync (records keep the time as the device gave it)."""
+    if current_app.config["MODE"] != "central":
+        return {}
+    offsets = sync_store.clock_offsets(get_db(), {r["origin"] for r in revisions if r["origin"]})
+    corrected = {}
+    for r in revisions:
+        offset = offsets.get(r["origin"])
+        if offset is not None and abs(offset) > 60:
+            try:
+                made = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            corrected[r["revision"]] = (made - timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return corrected
 
 
 @bp.route("/records/<uuid>/edit", methods=["GET", "POST"])

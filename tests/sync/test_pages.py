@@ -186,3 +186,24 @@ def test_a_forged_or_damaged_bundle_is_refused_and_changes_nothing(central_app, 
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == before + 1
     assert db.execute("SELECT count(*) FROM revisions").fetchone()[0] == before + 1
     field.db.close()
+
+
+def test_central_shows_capture_times_corrected_by_the_devices_clock_offset(central_app, client_as, db,
+                                                                           tmp_path):
+    device_id, code = sync_server.register(db, post="POST-A", name="laptop", by="test")
+    token = protocol.new_token()
+    store.enrol(db, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
+                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
+                at="2000-01-01T00:00:00Z")
+    store.contact(db, device_id, protocol=1, app_version="0.1.0", clock_offset=7200.0)  # 2 h ahead
+    field = Field.create(tmp_path / "field", "POST-A")
+    uuid = field.intake()
+    item = dict(store.pending(field.db, 0, 10)[0]["item"], at="2026-11-20T12:00:00.000000Z")
+    with central_app.test_request_context():
+        sync_server.apply(db, store.device(db, device_id), "s1", "b1", [item])
+    page = client_as("central").get(f"/en/records/{uuid}")
+    history = page.text[page.text.find("History"):]
+    assert "by the post's clock" in history and "10:00:00" in history and "arrived" in history
+    dashboard = client_as("central").get("/en/central/")
+    assert "120.0 min ahead" in dashboard.text
+    field.db.close()

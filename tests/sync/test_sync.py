@@ -9,7 +9,7 @@ import pytest
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from sync import client
-from tests.sync.harness import heads, integrity, revisions
+from tests.sync.harness import Field, heads, integrity, revisions
 
 
 def test_push_stores_every_record_once_and_a_second_sync_sends_nothing(central, make_field):
@@ -175,3 +175,70 @@ def test_a_sync_through_a_faulty_network_stores_each_record_once(central, make_f
     assert set(heads(conn, field.post)) == made
     assert revisions(conn, field.post) == revisions(field.db, field.post)
     conn.close()
+
+
+def test_a_background_sync_runs_once_at_a_time_and_reports_its_progress(central, make_field, tmp_path):
+    """What the supervisor's button and the automatic interval use: sync/jobs.py."""
+    import time
+
+    from fieldapp import create_app
+    from sync import jobs
+
+    field = make_field()
+    for _ in range(5):
+        field.intake()
+    app = create_app({"SECRET_KEY": "x", "DATABASE": str(field.path), "POST": field.post,
+                      "SYNC_INTERVAL": 0.001}, instance=tmp_path)
+    assert jobs.tick(app)  # enrolled: an automatic sync starts
+    assert not jobs.start(app, lang="en", started_by="someone")  # one at a time
+    deadline = time.monotonic() + 60  # a guard against hanging, not a timing assertion
+    while jobs.current(app).running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job = jobs.current(app).as_dict()
+    assert job["error"] is None and job["counts"]["stored"] == 5 and job["started_by"] == "automatic"
+    assert store.pending_count(field.db, int(store.state(field.db)["push_checkpoint"])) == 0
+    # Not enrolled: no automatic sync.
+    other = make_field(enrol=False)
+    app2 = create_app({"SECRET_KEY": "x", "DATABASE": str(other.path), "POST": other.post},
+                      instance=tmp_path)
+    assert not jobs.tick(app2)
+
+
+def test_the_command_line_enrols_syncs_and_carries_bundles(central, tmp_path):
+    """`fieldapp devices add` at central, `fieldapp sync enrol|status|export-bundle|import-receipt`
+    and `fieldapp sync` at the post, `fieldapp sync import-bundle` at central."""
+    import re
+
+    from tests.sync.harness import run_cli
+
+    post = tmp_path / "post"
+    run_cli(post, "init", "--post", "CLI-POST", "--password-stdin", stdin="a-long-password-1\n")
+    added = run_cli(central.instance, "devices", "add", "cli-post", "Laptop CLI").stdout
+    code = re.search(r"shown only once\): ([A-Z0-9-]+)", added).group(1)
+    refused = run_cli(post, "sync", "enrol", central.url, "--code-stdin", stdin="WRONG-CODE\n", check=False)
+    assert refused.returncode != 0 and "not valid" in refused.stderr
+    run_cli(post, "sync", "enrol", central.url, "--code-stdin", stdin=code + "\n")
+    field = Field.create(post, "CLI-POST")  # the post's own database, to write records in
+    for _ in range(3):
+        field.intake()
+    assert "Changes waiting to be sent: 3" in run_cli(post, "sync", "status").stdout
+    done = run_cli(post, "sync").stdout
+    assert "Central confirmed 3 records: 3 stored" in done and "Receipt digest" in done
+    field.intake()
+    bundle_file, receipt_file = tmp_path / "b.fieldapp-bundle", tmp_path / "r.fieldapp-receipt"
+    run_cli(post, "sync", "export-bundle", str(bundle_file))
+    imported = run_cli(central.instance, "sync", "import-bundle", str(bundle_file), "--receipt",
+                       str(receipt_file)).stdout
+    assert "1 stored" in imported
+    run_cli(post, "sync", "import-receipt", str(receipt_file))
+    again = run_cli(post, "sync", "import-receipt", str(receipt_file)).stdout
+    assert "imported before" in again
+    assert "Changes waiting to be sent: 0" in run_cli(post, "sync", "status").stdout
+    listed = run_cli(central.instance, "devices", "list").stdout
+    assert "CLI-POST" in listed and "active" in listed
+    device_id = listed.split()[0] if "CLI-POST" in listed.splitlines()[0] else next(
+        line.split()[0] for line in listed.splitlines() if "CLI-POST" in line)
+    run_cli(central.instance, "devices", "revoke", device_id)
+    gone = run_cli(post, "sync", check=False)
+    assert gone.returncode != 0 and "not enrolled" in gone.stderr
+    field.db.close()
