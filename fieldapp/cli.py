@@ -56,7 +56,9 @@ def main(ctx, instance):
 
 
 @main.command(help=_("Create the instance: configuration, secret key, database, first admin."))
-@click.option("--post", default="POST-1", show_default=True, help=_("Code of this post."))
+@click.option("--post", default=None,
+              help=_("Code of this post. Default: POST-1; for a central server, CENTRAL (its own "
+                     "accounts' post, which no device may have)."))
 @click.option("--central", is_flag=True, help=_("Set up a central server instead of a post."))
 @click.option("--admin", "admin_name", default="admin", show_default=True,
               help=_("Username of the first administrator."))
@@ -66,7 +68,7 @@ def main(ctx, instance):
 def init(ctx, post, central, admin_name, password_stdin):
     path = config.instance_path(ctx.obj["instance"])
     existed = (path / config.CONFIG_FILE).exists()
-    post = post.strip().upper()
+    post = (post or ("CENTRAL" if central else "POST-1")).strip().upper()
     if accounts.rules.check_post("officer", post):
         raise click.BadParameter(accounts.message("invalid_post"), param_hint="--post")
     config.write_new(path, post=post, mode="central" if central else "field")
@@ -132,7 +134,9 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     from sync import jobs
 
     files = _ensure_tls(app)  # a new server certificate if this computer's addresses changed
-    jobs.start_auto(app)
+    if jobs.start_auto(app):
+        click.echo(_("Automatic sync with central every %(minutes)s minutes.",
+                     minutes=app.config["SYNC_INTERVAL"]))
     app.config["SESSION_COOKIE_SECURE"] = True
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
     server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))
@@ -449,9 +453,9 @@ def devices_group():
 def devices_add(ctx, post, name):
     from sync import server
 
-    db = _central_db(ctx)[1]
+    app, db = _central_db(ctx)
     post = post.strip().upper()
-    if accounts.rules.check_post("officer", post):
+    if accounts.rules.check_post("officer", post) or post == app.config["POST"]:
         raise click.BadParameter(accounts.message("invalid_post"), param_hint="POST")
     device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli")
     click.echo(_("Device %(id)s registered for post %(post)s.", id=device_id, post=post))

@@ -149,9 +149,11 @@ def enrol(db: Database, settings: Settings, code: str, post: str) -> dict:
         "signing_key": protocol.signing_key(token)}, compress=False)
     if answer.get("post") != post:
         raise SyncError("post_mismatch")
+    # Enrolled again at the same central (a revoked or replaced enrolment): what it confirmed
+    # stays confirmed. At another central, everything is new there.
+    restart = {} if state.get("central_url") == settings.url else {"push_checkpoint": 0, "pull_cursor": 0}
     store.set_state(db, central_url=settings.url, device=answer["device"], device_name=answer["name"],
-                    token=token, push_checkpoint=0, pull_cursor=0, enrolled_at=now(),
-                    enrol_pending=None)
+                    token=token, enrolled_at=now(), enrol_pending=None, **restart)
     return answer
 
 
@@ -257,13 +259,13 @@ def _pull(db, central, batch_size, progress, on_progress) -> int:
     while True:
         cursor = int(store.state(db).get("pull_cursor", 0))
         answer = central.call("pull", {"cursor": cursor, "limit": batch_size}, compress=False)
+        store.set_state(db, central_forms=json.dumps(answer.get("forms", {})))
         try:
             counts = store.adopt(db, answer["records"], answer["accounts"], int(answer["cursor"]))
         except store.UnknownForm as e:
             raise SyncError("newer_forms") from e
         except (KeyError, TypeError, ValueError) as e:
             raise SyncError("bad_answer") from e
-        store.set_state(db, central_forms=json.dumps(answer.get("forms", {})))
         skipped += counts["skipped"]
         progress.pulled += counts["applied"]
         progress.accounts += counts["accounts"]

@@ -54,8 +54,8 @@ def normalise_code(code: str) -> str:
 
 
 def new_token() -> str:
-    """A device token: made by the device itself, so it never crosses the wire; central gets
-    its hash and the signing key derived from it."""
+    """A device token, made by the device itself: central gets only its hash and the signing key
+    derived from it, so no answer ever carries it; it travels in the device's Authorization header."""
     return secrets.token_urlsafe(32)
 
 

@@ -48,6 +48,7 @@ MESSAGES = {
     "hash_mismatch": lazy_gettext("A record in this batch does not match its content hash: it was "
                                   "damaged or altered on the way."),
     "bad_batch": lazy_gettext("A batch needs a sync id, a batch id and a list of records."),
+    "bad_cursor": lazy_gettext("A pull needs a cursor and a limit: whole numbers from 0."),
     "too_many": lazy_gettext("Too many records in one batch: send at most %(limit)s."),
     "unknown_device": lazy_gettext("This device is not enrolled at the central server, or its "
                                    "enrolment was revoked. Ask the central office for a new "
@@ -155,8 +156,9 @@ def _clock_offset() -> float | None:
 @bp.post("/enrol")
 @allow(public=True)
 def enrol():
-    """Exchange a one-time enrolment code for the device's token. The device made the token and
-    sends only its hash and the signing key derived from it: the token never crosses the wire."""
+    """Exchange a one-time enrolment code for the device's enrolment. The device made its token
+    and sends only its hash and the signing key derived from it: no answer ever carries a token
+    (it travels only in the Authorization header of the device's own requests)."""
     body = _body()
     code, post = body.get("code"), body.get("post")
     token_hash, key = body.get("token_hash"), body.get("signing_key")
@@ -169,7 +171,8 @@ def enrol():
                          [code_hash]).fetchone()
     if pending and pending[0] != post:
         raise Refused(409, "wrong_post", expected=pending[0], post=post)
-    device = store.enrol(db, code_hash=code_hash, token_hash=token_hash, signing_key=key, at=now())
+    device = store.enrol(db, code_hash=code_hash, token_hash=token_hash, signing_key=key, at=now(),
+                         post=post)
     if device is None:
         raise Refused(401, "bad_code")
     log.info("device %s of post %s enrolled", device["id"], device["post"])
@@ -266,7 +269,7 @@ def pull():
     body = _body()
     cursor, limit = body.get("cursor", 0), body.get("limit", protocol.DEFAULT_BATCH)
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62 for v in (cursor, limit)):
-        raise Refused(400, "bad_batch")
+        raise Refused(400, "bad_cursor")
     states, accounts, new_cursor, more = store.pull(
         get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
         limit=max(1, min(limit, protocol.MAX_BATCH)))

@@ -34,7 +34,7 @@ def add_device(db: Database, *, device: str, post: str, name: str, code_hash: st
 
 
 def enrol(db: Database, *, code_hash: str, token_hash: str, signing_key: str,
-          at: str) -> dict | None:
+          at: str, post: str | None = None) -> dict | None:
     """Give a pending device the token its holder made; None if the code is not valid now.
 
     The same code with the same token again (an answer lost on the way) is the same enrolment.
@@ -46,8 +46,9 @@ def enrol(db: Database, *, code_hash: str, token_hash: str, signing_key: str,
         ).fetchone()
         if row is None:
             again = db.execute(
-                "SELECT id FROM devices WHERE code_hash = ? AND status = 'active' AND token_hash = ?",
-                [code_hash, token_hash]).fetchone()
+                "SELECT id FROM devices WHERE code_hash = ? AND status = 'active' AND token_hash = ?"
+                " AND code_expires > ? AND (? IS NULL OR post = ?)",
+                [code_hash, token_hash, at, post, post]).fetchone()
             return device(db, again[0]) if again else None
         db.execute(
             "UPDATE devices SET status = 'active', token_hash = ?, signing_key = ?, enrolled_at = ?,"
@@ -220,7 +221,8 @@ def _conflict(db: Database, item: Incoming, at: str, valid, base_known: bool = T
         " AND hash = ?", [sub.uuid, sub.base_revision, item.hash],
     ).fetchone()
     if known:  # the same version sent again (another batch, a bundle): answered as before
-        outcome = Outcome.STORED if known[1] == "merged" else Outcome.CONFLICT
+        # A merge answered again is no new record: a duplicate, counted once.
+        outcome = Outcome.DUPLICATE if known[1] == "merged" else Outcome.CONFLICT
         return _result(item, Decision(outcome, known[2] or head["revision"]), "merged" if
                        known[1] == "merged" else "conflict", conflict=known[0])
     definition = schema.get(head["form"], head["form_version"]) or sub.definition
@@ -475,6 +477,8 @@ def adopt(db: Database, states: list[dict], accounts: list[dict], cursor: int) -
     with write(db):
         checkpoint = int(_get(db, "push_checkpoint") or 0)
         for s in states:
+            # Central's version is here now: a merge note has served its purpose.
+            db.execute("DELETE FROM sync_outcomes WHERE uuid = ? AND code = 'merged'", [s["uuid"]])
             counts[_adopt_record(db, s, checkpoint, at)] += 1
         for account in accounts:
             _adopt_account(db, account)

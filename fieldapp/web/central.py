@@ -40,7 +40,8 @@ bp = Blueprint("central", __name__, url_prefix="/<lang>/central")
 
 def _post_code(form, field):
     field.data = (field.data or "").strip().upper()
-    if accounts.check_post("officer", field.data):
+    # The central server's own post holds its staff's accounts: no device may pull them.
+    if accounts.check_post("officer", field.data) or field.data == current_app.config["POST"]:
         raise ValidationError(gettext("A post code is 1 to 30 capital letters, digits, - or _."))
 
 

@@ -104,8 +104,6 @@ def index():
 def enrol():
     form = EnrolForm()
     status = _status()
-    if status["enrolled"]:
-        abort(409)
     if form.validate_on_submit():
         settings = client.Settings(url=form.url.data.strip(), lang=g.lang,
                                    verify=current_app.config["SYNC_CA_BUNDLE"] or True,

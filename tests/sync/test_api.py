@@ -174,7 +174,7 @@ def test_an_unknown_or_revoked_device_gets_401(central_app, db, device, token):
 def test_a_bad_pull_cursor_is_a_400(central_app, device, body):
     response = central_app.test_client().post("/en/sync/v1/pull", json=body, headers={
         **HEADERS, "Authorization": f"Bearer {device[0]}"})
-    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_batch"
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_cursor"
 
 
 def test_the_sync_api_is_closed_on_a_field_server(app, db):
