@@ -187,10 +187,24 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         # The revision the device edited is not the one this server holds under that number
         # (it was a version of the device's that met a conflict): nothing to merge against.
         return _conflict(db, item, at, valid, base_known=False)
+    if head and (head.form, head.post) == (sub.definition.form, sub.post) \
+            and sub.base_revision > head.revision and _diverged(db, sub.uuid, head.revision):
+        # Revisions this server lacks, from a device whose versions met this server's: the edit
+        # stands on the device's version, not on this server's head.
+        return _conflict(db, item, at, valid, base_known=False)
     decision = records._apply(db, sub, at)
     if decision.outcome is not Outcome.CONFLICT:
         return _result(item, decision)
     return _conflict(db, item, at, valid)
+
+
+def _diverged(db: Database, uuid: str, head: int) -> bool:
+    """Whether a device's versions of the record went their own way from the head here: a
+    conflict still open, or one met at or just before it. Otherwise the revisions this server
+    lacks are ones it refused, and the device's numbering may stand."""
+    return db.execute(
+        "SELECT 1 FROM conflicts WHERE uuid = ? AND (status = 'open' OR base_revision >= ?) LIMIT 1",
+        [uuid, head - 1]).fetchone() is not None
 
 
 def _hash_of(db: Database, uuid: str, revision: int) -> str | None:
