@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 DEFINITIONS = Path(__file__).parent / "definitions"
@@ -31,8 +31,10 @@ class Condition:
     def holds(self, answers: dict) -> bool:
         value = answers.get(self.field)
         # Nothing chosen is the empty code "", for a multichoice as for a choice (as in form.js).
-        chosen = (set(value) or {""}) if isinstance(value, list) else {value or ""}
-        found = bool(chosen & set(self.values))
+        if isinstance(value, list):
+            found = any(v in self.values for v in value) if value else "" in self.values
+        else:
+            found = (value or "") in self.values
         return not found if self.negate else found
 
     def as_json(self) -> dict:
@@ -68,7 +70,7 @@ class Field:
     not_before: str = ""
     not_after: str = ""
 
-    @property
+    @cached_property  # asked for every answer validated: computed once per definition
     def codes(self) -> tuple[str, ...]:
         return tuple(c.code for c in self.choices)
 
@@ -94,11 +96,11 @@ class FormDefinition:
     anonymous: Condition | None = None
     fields_by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property
     def fields(self) -> tuple[Field, ...]:
         return tuple(f for s in self.sections for f in s.fields)
 
-    @property
+    @cached_property
     def answer_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type != "note")
 

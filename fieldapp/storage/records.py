@@ -54,12 +54,17 @@ def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> l
         return [_apply(db, sub, at) for sub in subs]
 
 
-def _apply(db: Database, sub: Submission, at: str) -> Decision:
-    digest = revision_hash(sub.answers, sub.deleted)
+_UNREAD = object()
+
+
+def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, digest: str = "") -> Decision:
+    """Decide and write one revision. Sync passes the head and hash it has already read."""
+    digest = digest or revision_hash(sub.answers, sub.deleted)
+    if head is _UNREAD:
+        head = _head(db, sub.uuid)
     stored = db.execute(
         "SELECT hash FROM revisions WHERE uuid = ? AND revision = ?", [sub.uuid, sub.base_revision + 1]
-    ).fetchone()
-    head = _head(db, sub.uuid)
+    ).fetchone() if head is not None else None
     if sub.origin and sub.base_revision and (head is None or (
             sub.base_revision > head.revision and (head.form, head.post) == (sub.definition.form, sub.post))):
         # Central never stored the revisions the device made since its head (it refused them):
@@ -86,14 +91,14 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
     if new:
-        db.execute(
+        record_id = db.execute(
             "INSERT INTO records (uuid, form, form_version, post, device, created_by, created_at,"
             " updated_by, updated_at, revision, hash, deleted, data, title, doc_key, parent, person)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sub.uuid, definition.form, definition.version, sub.post, sub.device, sub.user, made,
              sub.user, made, revision, digest, int(sub.deleted), data, title, doc, sub.parent,
              sub.person],
-        )
+        ).lastrowid
     else:
         db.execute(
             "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
@@ -112,8 +117,9 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
             "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
             [sub.uuid, revision, at, sub.origin, sub.post],
         )
-    record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
-    db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
+    if not new:
+        record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
+        db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
     if not sub.deleted:
         db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
 

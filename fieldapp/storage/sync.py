@@ -192,7 +192,7 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         # Revisions this server lacks, from a device whose versions met this server's: the edit
         # stands on the device's version, not on this server's head.
         return _conflict(db, item, at, valid, base_known=False)
-    decision = records._apply(db, sub, at)
+    decision = records._apply(db, sub, at, head=head, digest=item.hash)
     if decision.outcome is not Outcome.CONFLICT:
         return _result(item, decision)
     return _conflict(db, item, at, valid)
