@@ -24,7 +24,6 @@ APP_HEADER = "Fieldapp-Version"
 DEFAULT_BATCH = 500
 MAX_BATCH = 2000  # records per push request
 MAX_BODY = 16 * 1024 * 1024  # bytes of JSON once decompressed: a cap against gzip bombs
-MAX_BUNDLE = 256 * 1024 * 1024  # bytes of a bundle file as uploaded
 CLOCK_WARNING_SECONDS = 300
 
 ITEM_KEYS = {"uuid", "form", "v", "base", "base_hash", "hash", "deleted", "answers", "parent", "person",

@@ -271,15 +271,6 @@ def _conflict(db: Database, item: Incoming, at: str, valid, base_known: bool = T
     return _result(item, Decision(Outcome.STORED, revision), "merged", conflict=cursor.lastrowid)
 
 
-def sync_results(db: Database, device_id: str, sync_id: str) -> list[dict]:
-    """Every result central gave in one sync of a device, over all its batches."""
-    rows = db.execute(
-        "SELECT results FROM sync_batches WHERE device = ? AND sync = ? ORDER BY at",
-        [device_id, sync_id],
-    )
-    return [r for (text,) in rows for r in json.loads(text)]
-
-
 def finish(db: Database, device_id: str, receipt: dict) -> None:
     with write(db):
         db.execute("UPDATE devices SET last_sync = ?, last_receipt = ? WHERE id = ?",
@@ -428,10 +419,6 @@ def pending_count(db: Database, after: int) -> int:
     return db.execute(
         "SELECT count(*) FROM changes WHERE seq > ? AND origin = '' AND kind = 'record'", [after]
     ).fetchone()[0]
-
-
-def last_seq(db: Database) -> int:
-    return db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
 
 
 def acknowledge(db: Database, *, checkpoint: int, to_seq: int, results: list[dict],

@@ -118,8 +118,9 @@ def import_bundle():
 @bp.get("/conflicts")
 @allow(*roles.CONFLICT_RESOLVERS)
 def conflicts():
-    return render_template("central/conflicts.html", conflicts=store.conflicts(get_db()),
-                           definitions={c["form"]: schema.get(c["form"]) for c in store.conflicts(get_db())})
+    found = store.conflicts(get_db())
+    return render_template("central/conflicts.html", conflicts=found,
+                           definitions={c["form"]: schema.get(c["form"]) for c in found})
 
 
 def _comparison(conflict: dict, head: dict, definition) -> list[tuple]:

@@ -89,21 +89,25 @@ def _status() -> dict:
     }
 
 
-@bp.get("/")
-@allow(*roles.SYNC_OPERATORS)
-def index():
+def _page(enrol_form=None, receipt_form=None, status: int = 200):
     job = jobs.current(current_app._get_current_object())
     return render_template(
         "sync/field.html", **_status(), job=job, job_error=error_message(job.error) if job else "",
-        enrol_form=EnrolForm(), receipt_form=ReceiptForm(), phases=PHASES, short=protocol.short,
-    )
+        enrol_form=enrol_form or EnrolForm(), receipt_form=receipt_form or ReceiptForm(),
+        phases=PHASES, short=protocol.short,
+    ), status
+
+
+@bp.get("/")
+@allow(*roles.SYNC_OPERATORS)
+def index():
+    return _page()
 
 
 @bp.post("/enrol")
 @allow(*roles.SYNC_OPERATORS)
 def enrol():
     form = EnrolForm()
-    status = _status()
     if form.validate_on_submit():
         settings = client.Settings(url=form.url.data.strip(), lang=g.lang,
                                    verify=current_app.config["SYNC_CA_BUNDLE"] or True,
@@ -116,8 +120,7 @@ def enrol():
             flash(gettext("Enrolled at the central server as device %(name)s.", name=answer["name"]),
                   "success")
             return redirect(url_for(".index"), 303)
-    return render_template("sync/field.html", **status, job=None, job_error="", enrol_form=form,
-                           receipt_form=ReceiptForm(), phases=PHASES, short=protocol.short), 400
+    return _page(enrol_form=form, status=400)
 
 
 @bp.post("/run")
@@ -180,6 +183,4 @@ def import_receipt():
             else:
                 flash(gettext("This receipt was imported before: nothing changed."), "info")
             return redirect(url_for(".index"), 303)
-    return render_template("sync/field.html", **_status(), job=None, job_error="",
-                           enrol_form=EnrolForm(), receipt_form=form, phases=PHASES,
-                           short=protocol.short), 400
+    return _page(receipt_form=form, status=400)

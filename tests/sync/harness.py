@@ -108,6 +108,14 @@ class Central:
         migrations.apply(conn)
         return conn
 
+    def edit(self, uuid: str, **changes) -> int:
+        """A correction made at central, as its record page does; the revision stored."""
+        conn = self.db()
+        try:
+            return central_edit(conn, uuid, **changes)
+        finally:
+            conn.close()
+
     def register(self, post: str, name: str = "laptop") -> str:
         """Register a device of `post`; its one-time enrolment code."""
         conn = self.db()
@@ -207,6 +215,31 @@ def intake_answers(rng: random.Random, **overrides) -> dict:
     result = validate(schema.get("intake"), answers_as_formdata(raw), date.today())
     assert result.ok, result.errors
     return result.answers
+
+
+def central_edit(conn, uuid: str, **changes) -> int:
+    """A correction made at central (on its database `conn`), as its record page does."""
+    record = records.get(conn, uuid)
+    sub = records.Submission(
+        uuid=uuid, definition=schema.get(record["form"]), answers={**record["answers"], **changes},
+        post=record["post"], device="central", user="central1", base_revision=record["revision"],
+        parent=record["parent"], person=record["person"])
+    decision = records.save(conn, sub)
+    assert decision.outcome == "stored", decision
+    return decision.revision
+
+
+def enrolled_device(conn, post: str = "POST-A") -> tuple[str, str]:
+    """A device of `post` registered and enrolled on central's database: (token, device id)."""
+    from fieldapp.storage import sync as store
+    from sync import protocol
+
+    device_id, code = server.register(conn, post=post, name="laptop", by="test")
+    token = protocol.new_token()
+    store.enrol(conn, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
+                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
+                at="2000-01-01T00:00:00Z")
+    return token, device_id
 
 
 def heads(conn, post: str) -> dict[str, tuple]:

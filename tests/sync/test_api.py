@@ -14,7 +14,7 @@ from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from sync import protocol
 from sync import server as sync_server
-from tests.sync.harness import Field, intake_answers
+from tests.sync.harness import Field, enrolled_device, intake_answers
 
 HEADERS = {protocol.PROTOCOL_HEADER: str(protocol.VERSION)}
 
@@ -28,11 +28,7 @@ def central_app(app):
 @pytest.fixture
 def device(central_app, db):
     """An enrolled device of POST-A: (token, device row)."""
-    device_id, code = sync_server.register(db, post="POST-A", name="laptop", by="test")
-    token = protocol.new_token()
-    store.enrol(db, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
-                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
-                at="2000-01-01T00:00:00Z")
+    token, device_id = enrolled_device(db)
     return token, store.device(db, device_id)
 
 
@@ -234,12 +230,10 @@ def test_a_delete_meeting_an_edit_is_for_a_person(ours_deleted, theirs_deleted, 
 def test_central_keeps_a_correction_when_the_post_edits_its_own_conflicting_version(central, make_field):
     """The same revision number can name two versions: the device's one that met a conflict and
     central's. An edit of the device's version must not pass for an edit of central's."""
-    from tests.sync.test_sync import _central_edit
-
     field = make_field()
     uuid = field.intake()
     field.sync()
-    _central_edit(central, uuid, notes="Oficina.")
+    central.edit(uuid, notes="Oficina.")
     field.edit(uuid, notes="Puesto.")
     # The push meets central's correction (a conflict); the pull never happens (cut here).
     client_central = field.central()

@@ -66,22 +66,6 @@ def _revise(field, uuids: list[str], *, deleted: bool = False, **changes) -> Non
     assert all(d.outcome == "stored" for d in records.save_batch(field.db, subs))
 
 
-def _central_edit(central, uuid: str, **changes) -> int:
-    """A correction made at central, as its record page does."""
-    conn = central.db()
-    try:
-        record = records.get(conn, uuid)
-        sub = records.Submission(
-            uuid=uuid, definition=schema.get(record["form"]), answers={**record["answers"], **changes},
-            post=record["post"], device="central", user="central1", base_revision=record["revision"],
-            parent=record["parent"], person=record["person"])
-        decision = records.save(conn, sub)
-        assert decision.outcome == "stored"
-        return decision.revision
-    finally:
-        conn.close()
-
-
 # Syncing on a bad line, and what must hold afterwards -------------------------------------------
 
 
@@ -206,7 +190,7 @@ def test_two_posts_through_a_faulty_network_leave_central_with_exactly_their_rec
         for f in (a, b):
             p = plan[f.post]
             for uuid in p["conflict"] + p["merged"] + p["delete_conflict"] + p["pulled"]:
-                _central_edit(central, uuid, notes=CORRECTION)
+                central.edit(uuid, notes=CORRECTION)
             for uuid in p["conflict"]:
                 f.edit(uuid, notes="Versión del puesto.")
             for uuid in p["merged"]:
@@ -550,7 +534,7 @@ def test_a_second_field_edit_does_not_undo_a_central_correction(central, make_fi
     field = make_field()
     uuid = field.intake(random.Random(401))
     field.sync()
-    _central_edit(central, uuid, notes=CORRECTION)
+    central.edit(uuid, notes=CORRECTION)
     if first_edit == "same_question":
         field.edit(uuid, notes="Versión del puesto.")
     else:
@@ -575,7 +559,7 @@ def test_a_merged_revision_sent_again_after_a_lost_answer_is_received_once(centr
     rng = random.Random(501)
     merged, plain = _intakes(field, rng, 2)
     field.sync()
-    _central_edit(central, merged, notes=CORRECTION)
+    central.edit(merged, notes=CORRECTION)
     field.edit(merged, occupation="isco_5")
     field.edit(plain, phone="+573001234567")
     conn = central.db()

@@ -14,7 +14,7 @@ from fieldapp.storage import sync as store
 from sync import bundle, protocol
 from sync import server as sync_server
 from tests.conftest import csrf_token, valid_intake
-from tests.sync.harness import Field
+from tests.sync.harness import Field, enrolled_device
 
 
 def _wait_for_sync(http, lang="en") -> dict:
@@ -108,11 +108,7 @@ def test_an_admin_registers_a_device_and_sees_its_code_once_then_revokes_it(cent
 
 def test_central_staff_resolve_a_conflict_field_by_field(central_app, client_as, db, tmp_path):
     # A record of POST-A at central, changed here, and a post's version of the same question.
-    device_id, code = sync_server.register(db, post="POST-A", name="laptop", by="test")
-    token = protocol.new_token()
-    store.enrol(db, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
-                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
-                at="2000-01-01T00:00:00Z")
+    token, device_id = enrolled_device(db)
     field = Field.create(tmp_path / "field", "POST-A")
     uuid = field.intake()
     item = store.pending(field.db, 0, 10)[0]["item"]
@@ -151,11 +147,7 @@ def test_central_staff_resolve_a_conflict_field_by_field(central_app, client_as,
 
 
 def test_a_forged_or_damaged_bundle_is_refused_and_changes_nothing(central_app, client_as, db, tmp_path):
-    device_id, code = sync_server.register(db, post="POST-A", name="laptop", by="test")
-    token = protocol.new_token()
-    store.enrol(db, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
-                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
-                at="2000-01-01T00:00:00Z")
+    token, device_id = enrolled_device(db)
     field = Field.create(tmp_path / "field", "POST-A")
     store.set_state(field.db, token="another-token", device=device_id)
     field.intake()
@@ -190,11 +182,7 @@ def test_a_forged_or_damaged_bundle_is_refused_and_changes_nothing(central_app, 
 
 def test_central_shows_capture_times_corrected_by_the_devices_clock_offset(central_app, client_as, db,
                                                                            tmp_path):
-    device_id, code = sync_server.register(db, post="POST-A", name="laptop", by="test")
-    token = protocol.new_token()
-    store.enrol(db, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
-                token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
-                at="2000-01-01T00:00:00Z")
+    token, device_id = enrolled_device(db)
     store.contact(db, device_id, protocol=1, app_version="0.1.0", clock_offset=7200.0)  # 2 h ahead
     field = Field.create(tmp_path / "field", "POST-A")
     uuid = field.intake()

@@ -32,7 +32,7 @@ from fieldapp.storage import db as storage_db
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from sync import client, server
-from tests.sync.harness import Central, Field, heads, integrity, revisions
+from tests.sync.harness import Central, Field, central_edit, heads, integrity, revisions
 from tests.sync.tcpproxy import FaultyProxy
 
 SIDES = ("A", "B")
@@ -50,18 +50,6 @@ RECORDS = 3  # live records per post at most: few, so that edits on both sides o
 FINAL_ROUNDS = 4
 
 _examples = itertools.count(1)
-
-
-def central_edit(conn, uuid: str, **changes) -> int:
-    """A correction made at central, as its record page does (as in test_sync.py)."""
-    record = records.get(conn, uuid)
-    sub = records.Submission(
-        uuid=uuid, definition=schema.get(record["form"]), answers={**record["answers"], **changes},
-        post=record["post"], device="central", user="central1", base_revision=record["revision"],
-        parent=record["parent"], person=record["person"])
-    decision = records.save(conn, sub)
-    assert decision.outcome == "stored", decision
-    return decision.revision
 
 
 def changed(record: dict, question: str, choice: int) -> dict:

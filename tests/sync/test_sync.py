@@ -28,29 +28,11 @@ def test_push_stores_every_record_once_and_a_second_sync_sends_nothing(central, 
     conn.close()
 
 
-def _central_edit(central, uuid: str, **changes) -> int:
-    """A correction made at central, as its record page does."""
-    from fieldapp.forms import schema
-
-    conn = central.db()
-    try:
-        record = records.get(conn, uuid)
-        sub = records.Submission(
-            uuid=uuid, definition=schema.get(record["form"]), answers={**record["answers"], **changes},
-            post=record["post"], device="central", user="central1", base_revision=record["revision"],
-            parent=record["parent"], person=record["person"])
-        decision = records.save(conn, sub)
-        assert decision.outcome == "stored"
-        return decision.revision
-    finally:
-        conn.close()
-
-
 def test_a_correction_at_central_reaches_the_post(central, make_field):
     field = make_field()
     uuid = field.intake()
     field.sync()
-    _central_edit(central, uuid, notes="Corregido en la oficina central.")
+    central.edit(uuid, notes="Corregido en la oficina central.")
     done = field.sync()
     assert done.pulled == 1
     record = records.get(field.db, uuid)
@@ -68,7 +50,7 @@ def test_edits_of_different_questions_on_both_sides_are_merged(central, make_fie
     field = make_field()
     uuid = field.intake()
     field.sync()
-    _central_edit(central, uuid, notes="Nota de la oficina.")
+    central.edit(uuid, notes="Nota de la oficina.")
     field.edit(uuid, occupation="isco_5")
     done = field.sync()
     assert done.counts["merged"] == 1 and done.counts["conflict"] == 0
@@ -92,7 +74,7 @@ def test_edits_of_the_same_question_make_a_conflict_that_central_resolves(centra
     field = make_field()
     uuid = field.intake()
     field.sync()
-    _central_edit(central, uuid, notes="Versión de la oficina.")
+    central.edit(uuid, notes="Versión de la oficina.")
     field.edit(uuid, notes="Versión del puesto.", occupation="isco_5")
     done = field.sync()
     assert done.counts["conflict"] == 1
@@ -148,7 +130,7 @@ def test_two_posts_each_get_their_own_records_only(central, make_field):
     a, b = make_field(), make_field()
     ua, ub = a.intake(), b.intake()
     a.sync(), b.sync()
-    _central_edit(central, ua, notes="Solo para A.")
+    central.edit(ua, notes="Solo para A.")
     assert b.sync().pulled == 0 and a.sync().pulled == 1
     assert records.get(b.db, ua) is None and records.get(a.db, ub) is None
 
