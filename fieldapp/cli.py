@@ -6,6 +6,7 @@ import ipaddress
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -123,10 +124,6 @@ def serve(ctx, host, port, threads, use_https):
     waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # stop on a termination request as on Ctrl-C
-
-
 def _serve_https(app, host: str, port: int, threads: int) -> None:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -156,13 +153,19 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     click.echo(_("Set up phones and tablets: log in as a supervisor or administrator and open "
                  "%(url)s", url=f"{urls[0]}{app.config['BABEL_DEFAULT_LOCALE']}/connect"))
     click.echo(_("Press Ctrl-C to stop."))
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        click.echo(_("Stopping."))
-    finally:
-        server.stop()
+    # cheroot serves in a thread and the main thread only waits for Ctrl-C or a termination request.
+    # A KeyboardInterrupt raised inside cheroot's loop can land while it holds its selector's lock,
+    # and its stop() then waits for that lock forever.
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stopping.set())
+    serving = threading.Thread(target=server.serve, name="https", daemon=True)
+    serving.start()
+    while serving.is_alive() and not stopping.wait(0.5):
+        pass
+    click.echo(_("Stopping."))
+    server.stop()
+    serving.join(server.shutdown_timeout)
 
 
 @main.group(help=_("Manage accounts."))
