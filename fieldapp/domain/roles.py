@@ -27,6 +27,9 @@ SYNC_OPERATORS = (SUPERVISOR, ADMIN)
 CENTRAL_DASHBOARD = (CENTRAL, ADMIN)
 DEVICE_ADMINS = (ADMIN,)
 CONFLICT_RESOLVERS = (CENTRAL,)
+# At central: who analyses the merged records of every post — browse, summaries, duplicate persons,
+# exports. Central staff only: an admin manages accounts and devices and sees no records.
+CENTRAL_ANALYSTS = (CENTRAL,)
 
 
 def sees_all_posts(role: str) -> bool:
