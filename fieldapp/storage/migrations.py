@@ -202,6 +202,36 @@ def sync(db: Database) -> None:
     """)
 
 
+@migrations(name="0006_exports")
+def exports(db: Database) -> None:
+    # Central (issue 6): every export asked for — who, when, what, why, with which filters, how
+    # many rows. Rows are never deleted: this is the exports' audit log. `upto_seq` is the change
+    # feed's position when the export read its snapshot; "only what changed since my last export"
+    # starts after it.
+    db.executescript("""
+    CREATE TABLE exports (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        format TEXT NOT NULL,
+        profile TEXT NOT NULL CHECK (profile IN ('full', 'pseudonymised')),
+        purpose TEXT NOT NULL,
+        options TEXT NOT NULL,
+        filters TEXT NOT NULL,
+        since_seq INTEGER,
+        upto_seq INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        total INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT,
+        file TEXT,
+        error TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX exports_user ON exports (username, created_at);
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -17,7 +17,9 @@ def init_app(app: Flask) -> None:
         connect,
         db,
         errors,
+        exports,
         main,
+        merged,
         pwa,
         records,
         syncing,
@@ -29,7 +31,7 @@ def init_app(app: Flask) -> None:
     access.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
-                      connect.bp, syncing.bp, central.bp):
+                      connect.bp, syncing.bp, central.bp, merged.bp, exports.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 
