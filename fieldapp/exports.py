@@ -245,11 +245,11 @@ def _derived_columns(specs, options: export.Options) -> list[export.Column]:
         if not _kept(spec, options):
             continue
         name, label, kind, _ = spec
-        header = name if options.headers == "variables" else export.gettext(label, options.lang)
+        header = name if options.headers == "variables" else export.translate(label, options.lang)
         columns.append(export.Column(name, header, _cell_type(kind)))
         if _choice_field(kind) and options.labels == "both":
             label_header = (f"{name}{export.LABEL_SUFFIX}" if options.headers == "variables"
-                            else f"{header} ({export.gettext(N_('label'), options.lang)})")
+                            else f"{header} ({export.translate(N_('label'), options.lang)})")
             columns.append(export.Column(f"{name}{export.LABEL_SUFFIX}", label_header))
     return columns
 
@@ -267,8 +267,8 @@ def _derived_codebook(specs, options: export.Options):
         name, label, kind, _ = spec
         f = _choice_field(kind)
         shown = "pseudonym" if options.pseudonymised and spec[3] == "hash" else kind.split(":")[0]
-        rows.append([name, *(export.gettext(label, code) for code in export.LANGUAGES), shown,
-                     export._choices_text(f, f.type, "") if f else ""])
+        rows.append([name, *(export.translate(label, code) for code in export.LANGUAGES), shown,
+                     export.choices_text(f) if f else ""])
     return head, iter(rows)
 
 

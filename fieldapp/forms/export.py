@@ -400,6 +400,11 @@ def _codebook_rows(plan: _Plan, options: Options) -> Iterator[list]:
                _choices_text(f, answer.codebook_type, plan.form)]
 
 
+def choices_text(f: Field, form: str = "") -> str:
+    """A choice field's codes with their labels in every language, as the codebook shows them."""
+    return _choices_text(f, f.type, form)
+
+
 def _choices_text(f: Field, kind: str, form: str) -> str:
     if kind not in ("choice", "multichoice", "country"):
         return ""
