@@ -75,9 +75,16 @@ EXPECTED = {
     "central.import_bundle": CENTRAL_DASHBOARD,
     "central.conflicts": {"central"},
     "central.conflict": {"central"},
+    "persons.pairs": {"central"},
+    "persons.look_again": {"central"},
+    "persons.merge": {"central"},
+    "persons.distinct": {"central"},
+    "persons.merges": {"central"},
+    "persons.undo": {"central"},
+    "persons.person": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
-MODE_OF = {"field_sync": "field", "central": "central"}
+MODE_OF = {"field_sync": "field", "central": "central", "persons": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code
@@ -89,6 +96,10 @@ EMPTY_REQUEST = {
     ("central.revoke", "POST"): 404,  # no such device
     ("central.conflict", "GET"): 404,
     ("central.conflict", "POST"): 404,
+    ("persons.look_again", "POST"): 303,  # looked: back to the list
+    ("persons.merge", "POST"): 400,  # no pair named
+    ("persons.distinct", "POST"): 400,
+    ("persons.undo", "POST"): 400,
 }
 
 

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
         db,
         errors,
         main,
+        persons,
         pwa,
         records,
         syncing,
@@ -29,7 +30,7 @@ def init_app(app: Flask) -> None:
     access.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
-                      connect.bp, syncing.bp, central.bp):
+                      connect.bp, syncing.bp, central.bp, persons.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 
