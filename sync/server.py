@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import lazy_gettext
 
+from fieldapp.domain import persons
 from fieldapp.domain.records import now
 from fieldapp.forms import schema
 from fieldapp.forms.builder import answers_as_formdata
@@ -68,6 +69,8 @@ RECORD_MESSAGES = {
                                "the central office."),
     "unknown_parent": lazy_gettext("The course or session this record belongs to did not reach the "
                                    "central server (it was refused). Correct that one first."),
+    "central_only": lazy_gettext("Only the central office makes this kind of record (a verdict on "
+                                 "duplicate persons): a post cannot send one. Tell the central office."),
     "conflict": lazy_gettext("This record was also changed at the central office. Both versions "
                              "are kept there and central staff will choose; the result comes back "
                              "at a later sync."),
@@ -194,6 +197,8 @@ def check(raw, post: str, origin: str, today: date) -> store.Incoming | dict:
     """A pushed revision, checked: ready to apply, or the rejection to answer (ProtocolError for
     what is not shaped as the protocol says)."""
     item = protocol.parse_item(raw)
+    if item.form in persons.CENTRAL_FORMS:  # central alone decides which persons are one
+        return rejection(item.uuid, item.revision, "central_only")
     definition = schema.get(item.form, item.version)
     if definition is None:
         return rejection(item.uuid, item.revision, "unknown_form")

@@ -81,9 +81,17 @@ EXPECTED = {
     "exports.show": {"central"},
     "exports.progress": {"central"},
     "exports.download": {"central"},
+    "persons.pairs": {"central"},
+    "persons.look_again": {"central"},
+    "persons.merge": {"central"},
+    "persons.distinct": {"central"},
+    "persons.merges": {"central"},
+    "persons.undo": {"central"},
+    "persons.person": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
-MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central"}
+MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
+           "persons": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code
@@ -99,6 +107,10 @@ EMPTY_REQUEST = {
     ("exports.show", "GET"): 404,  # no such export
     ("exports.progress", "GET"): 404,
     ("exports.download", "GET"): 404,
+    ("persons.look_again", "POST"): 303,  # looked: back to the list
+    ("persons.merge", "POST"): 400,  # no pair named
+    ("persons.distinct", "POST"): 400,
+    ("persons.undo", "POST"): 400,
 }
 
 

@@ -232,6 +232,32 @@ def exports(db: Database) -> None:
     """)
 
 
+@migrations(name="0007_person_pairs")
+def person_pairs(db: Database) -> None:
+    # Central: the last run of the duplicate finder. Comparing 100,000 persons takes seconds, too
+    # long for every page view: the pairs are kept until staff ask to look again. Verdicts are not
+    # kept here: they are person_merge records, which sync to the posts.
+    db.executescript("""
+    CREATE TABLE person_pair_runs (
+        id INTEGER PRIMARY KEY,
+        started_by TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        persons INTEGER NOT NULL,
+        pairs INTEGER NOT NULL
+    );
+    CREATE TABLE person_pairs (
+        run INTEGER NOT NULL REFERENCES person_pair_runs (id),
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        reasons TEXT NOT NULL,  -- codes, space-separated
+        PRIMARY KEY (run, a, b)
+    ) WITHOUT ROWID;
+    CREATE INDEX person_pairs_score ON person_pairs (run, score DESC, a, b);
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

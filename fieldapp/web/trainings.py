@@ -25,6 +25,7 @@ from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED, choice_label, form_class
 from fieldapp.forms.messages import message
 from fieldapp.forms.validate import Error
+from fieldapp.storage import persons as person_store
 from fieldapp.storage import records, users
 from fieldapp.web import capture
 from fieldapp.web.access import allow
@@ -59,11 +60,17 @@ def _check_session(form, course: dict) -> bool:
 
 
 def _roster(course_uuid: str) -> list[tuple[dict, dict]]:
-    """(enrolment, person record) of everyone enrolled, in enrolment order."""
+    """(enrolment, person record) of everyone enrolled, in enrolment order. Two persons central
+    merged into one are on it once: by the survivor's own enrolment, if they have one."""
     enrolments = [e for e in records.children(get_db(), course_uuid, "enrolment")
                   if e["answers"].get("status") == "enrolled"]
-    people = records.persons(get_db(), [e["person"] for e in enrolments])
-    return [(e, people[e["person"]]) for e in enrolments if e["person"] in people]
+    now_is = person_store.canonical(get_db(), [e["person"] for e in enrolments])
+    kept: dict[str, dict] = {}
+    for e in enrolments:
+        if now_is[e["person"]] not in kept or e["person"] == now_is[e["person"]]:
+            kept[now_is[e["person"]]] = e
+    people = person_store.describe(get_db(), [e["person"] for e in kept.values()])
+    return [(e, people[e["person"]]) for e in kept.values() if e["person"] in people]
 
 
 def _enrol(course: dict, person: str, extra: list | None = None,
@@ -71,8 +78,10 @@ def _enrol(course: dict, person: str, extra: list | None = None,
     """Enrol a person (after `extra` submissions, and marked present at the session `present_at`,
     all in one transaction); the refusal, or None."""
     roster = _roster(course["uuid"])
+    now_is = person_store.canonical(get_db(), [person, *(e["person"] for e, _ in roster)])
     problems = trainings.enrolment_problems(
-        already_enrolled=any(e["person"] == person for e, _ in roster), enrolled=len(roster),
+        already_enrolled=any(now_is[e["person"]] == now_is[person] for e, _ in roster),
+        enrolled=len(roster),
         capacity=course["answers"].get("capacity"),
     )
     if "already_enrolled" in problems:
@@ -196,14 +205,17 @@ def edit_session(uuid):
 def enrol(uuid):
     course = capture.visible(uuid, "course")
     query = request.args.get("q", "")[:100]
+    rows = records.search(get_db(), persons.PERSON_FORMS, post=course["post"], text=query,
+                          limit=30) if query.strip() else []
+    roster = [e["person"] for e, _ in _roster(uuid)]
+    now_is = person_store.canonical(get_db(), [*map(persons.person_id, rows), *roster])
     found, seen = [], set()
-    if query.strip():
-        for row in records.search(get_db(), persons.PERSON_FORMS, post=course["post"], text=query,
-                                  limit=30):
-            if persons.person_id(row) not in seen:
-                seen.add(persons.person_id(row))
-                found.append(row)
-    enrolled = {e["person"] for e, _ in _roster(uuid)}
+    for row in rows:  # a person once, also two that central merged into one
+        if now_is[persons.person_id(row)] not in seen:
+            seen.add(now_is[persons.person_id(row)])
+            found.append(row)
+    on_roster = {now_is[p] for p in roster}
+    enrolled = {persons.person_id(r) for r in found if now_is[persons.person_id(r)] in on_roster}
     return render_template("trainings/enrol.html", course=course, query=query, found=found,
                            enrolled=enrolled, person_id=persons.person_id)
 
@@ -409,9 +421,16 @@ def _figures(course: dict):
         for s in session_rows
     ]
     roster = _roster(course["uuid"])
+    found = records.children(get_db(), [s.uuid for s in sessions], "attendance")
+    now_is = person_store.canonical(get_db(), [*(m["person"] for m in found),
+                                               *(e["person"] for e, _ in roster)])
+    # Marks of persons merged into one count for the one on the roster; attended wins a session.
+    shown = {now_is[e["person"]]: e["person"] for e, _ in roster}
     marks: dict[str, dict[str, str]] = {}
-    for m in records.children(get_db(), [s.uuid for s in sessions], "attendance"):
-        marks.setdefault(m["parent"], {})[m["person"]] = m["answers"]["status"]
+    for m in found:
+        who, at = shown.get(now_is[m["person"]], m["person"]), marks.setdefault(m["parent"], {})
+        if at.get(who) not in trainings.ATTENDED:
+            at[who] = m["answers"]["status"]
     people = {e["person"]: _groups(p) for e, p in roster}
     figures = trainings.course_figures(sessions, people, marks, course["answers"]["min_attendance"],
                                        today=date.today())
@@ -486,7 +505,7 @@ def issue_certificates(uuid):
 def certificates(uuid):
     course = capture.visible(uuid, "course")
     issued = records.children(get_db(), uuid, "certificate")
-    people = records.persons(get_db(), [c["person"] for c in issued])
+    people = person_store.describe(get_db(), [c["person"] for c in issued])
     paper = "letter" if request.args.get("paper") == "letter" else "a4"
     sessions = [s for s in _sessions(uuid) if s["answers"]["status"] != "cancelled"]
     return render_template("trainings/certificates.html", course=course, paper=paper,
@@ -505,7 +524,7 @@ def verify_certificate():
         found = records.by_document(get_db(), "certificate", number)
         if found and roles.may_see_post(g.user["role"], g.user["post"], found["post"]):
             course = records.get(get_db(), found["parent"])
-            person = records.persons(get_db(), [found["person"]]).get(found["person"])
+            person = person_store.describe(get_db(), [found["person"]]).get(found["person"])
         else:
             found = None
     return render_template("trainings/verify.html", number=number, found=found, course=course,
