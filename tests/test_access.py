@@ -75,9 +75,10 @@ EXPECTED = {
     "central.import_bundle": CENTRAL_DASHBOARD,
     "central.conflicts": {"central"},
     "central.conflict": {"central"},
+    "summary.index": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
-MODE_OF = {"field_sync": "field", "central": "central"}
+MODE_OF = {"field_sync": "field", "central": "central", "summary": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code

@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
         main,
         pwa,
         records,
+        summary,
         syncing,
         trainings,
     )
@@ -29,7 +30,7 @@ def init_app(app: Flask) -> None:
     access.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
-                      connect.bp, syncing.bp, central.bp):
+                      connect.bp, syncing.bp, central.bp, summary.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 
