@@ -88,10 +88,11 @@ EXPECTED = {
     "persons.merges": {"central"},
     "persons.undo": {"central"},
     "persons.person": {"central"},
+    "summary.index": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
 MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
-           "persons": "central"}
+           "persons": "central", "summary": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code

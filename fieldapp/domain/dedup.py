@@ -228,7 +228,7 @@ class _Population:
     Without other persons (`compare`), every name counts as rare.
     """
 
-    def __init__(self, prepared: list[_Prepared] = ()):
+    def __init__(self, prepared: Collection[_Prepared] = ()):
         self.persons: Counter = Counter()
         self.given: Counter = Counter()  # (nat, all given names) and (nat, first given name)
         self.surnames: Counter = Counter()  # (nat, surname)
