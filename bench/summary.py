@@ -267,7 +267,7 @@ def write_cost(source: Path, tmp: Path, runs: int, seed: int, today: date) -> tu
 
 
 def _ms(pair: tuple[float, float]) -> str:
-    return f"{pair[0] * 1000:.0f} / {pair[1] * 1000:.0f}"
+    return " / ".join(f"{x * 1000:.1f}" if x < 0.01 else f"{x * 1000:.0f}" for x in pair)
 
 
 def main(argv: list[str] | None = None) -> int:
