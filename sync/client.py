@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -18,6 +20,7 @@ import requests
 from sqlite_utils import Database
 
 from fieldapp.domain.records import now
+from fieldapp.storage import db as storage_db
 from fieldapp.storage import sync as store
 from sync import protocol
 
@@ -87,7 +90,11 @@ class Central:
     def call(self, endpoint: str, payload: dict, *, compress: bool = True) -> dict:
         """POST a JSON payload; retry network errors and 5xx; raise SyncError for a refusal."""
         body = protocol.encode(payload) if compress else protocol.dump(payload)
-        headers = {"Content-Encoding": "gzip"} if compress else {}
+        return self.post(endpoint, body, compressed=compress)
+
+    def post(self, endpoint: str, body: bytes, *, compressed: bool) -> dict:
+        """POST a body already encoded (gzip-compressed or not), as `call` does."""
+        headers = {"Content-Encoding": "gzip"} if compressed else {}
         s = self.settings
         for attempt in range(s.attempts):
             if attempt:
@@ -219,30 +226,121 @@ def _count_io(progress: Progress, central: Central) -> None:
     progress.bytes_received = central.bytes_received
 
 
+@dataclass
+class _Batch:
+    """The next revisions of the change feed after `start`, at most `size`, as one push body."""
+
+    start: int
+    size: int
+    rows: list[dict]
+    id: str = ""
+    body: bytes = b""
+
+
+def _read_batch(db: Database, sync_id: str, start: int, size: int) -> _Batch:
+    rows = store.pending(db, start, size)
+    if not rows:
+        return _Batch(start, size, rows)
+    batch = batch_id(start, rows)
+    body = protocol.encode({"sync": sync_id, "batch": batch, "records": [r["item"] for r in rows]})
+    return _Batch(start, size, rows, batch, body)
+
+
+class _Pipeline:
+    """Keeps central busy: while it applies one batch, a thread with a connection of its own reads
+    and encodes the next one, and the next is sent as soon as the answer comes, before that answer
+    is acknowledged here. Central still gets each batch only after answering the one before it,
+    and the checkpoint still moves one answered batch at a time, in order."""
+
+    def __init__(self, db: Database, central: Central, sync_id: str):
+        self.central, self.sync_id = central, sync_id
+        self.path = getattr(db, "_fieldapp_path", None)
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="fieldapp-sync-read")
+        self.sender = ThreadPoolExecutor(1, thread_name_prefix="fieldapp-sync-send")
+        self.local = threading.local()
+        self.ahead: Future | None = None
+
+    def _read(self, start: int, size: int) -> _Batch:
+        if getattr(self.local, "db", None) is None:
+            self.local.db = storage_db.connect(self.path)
+        return _read_batch(self.local.db, self.sync_id, start, size)
+
+    def read_ahead(self, start: int, size: int) -> None:
+        if self.path is not None:
+            self.ahead = self.reader.submit(self._read, start, size)
+
+    def take(self, start: int, size: int) -> _Batch | None:
+        """The batch read ahead, if it is the one wanted now (else it is read again here)."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return None
+        try:
+            batch = ahead.result()
+        except Exception:  # noqa: BLE001 - read again on this thread, where an error is reported
+            return None
+        return batch if (batch.start, batch.size) == (start, size) else None
+
+    def send(self, batch: _Batch) -> Future:
+        return self.sender.submit(self.central.post, "push", batch.body, compressed=True)
+
+    def close(self) -> None:
+        self.sender.shutdown(wait=True)
+
+        def close_db():
+            if getattr(self.local, "db", None) is not None:
+                self.local.db.close()
+
+        self.reader.submit(close_db).result()
+        self.reader.shutdown(wait=True)
+
+
 def _push(db, central, sync_id, batch_size, progress, batches, results, on_progress) -> None:
     progress.phase = "push"
+    pipeline = _Pipeline(db, central, sync_id)
+    try:
+        _push_batches(db, pipeline, batch_size, progress, batches, results, on_progress)
+    finally:
+        pipeline.close()
+
+
+def _push_batches(db, pipeline, batch_size, progress, batches, results, on_progress) -> None:
+    central, sync_id = pipeline.central, pipeline.sync_id
+    sent: tuple[_Batch, Future] | None = None  # the batch central is answering
     while True:
         checkpoint = int(store.state(db).get("push_checkpoint", 0))
-        rows = store.pending(db, checkpoint, batch_size)
-        if not rows:
-            return
-        batch = batch_id(checkpoint, rows)
+        if sent is None or sent[0].start != checkpoint or sent[0].size != batch_size:
+            if sent is not None:
+                sent[1].exception()  # not wanted after all (another sync moved the checkpoint)
+            batch = pipeline.take(checkpoint, batch_size) or _read_batch(db, sync_id, checkpoint,
+                                                                        batch_size)
+            if not batch.rows:
+                return
+            sent = (batch, pipeline.send(batch))
+            pipeline.read_ahead(batch.rows[-1]["seq"], batch_size)
+        batch, answer_of = sent
+        rows = batch.rows
         try:
-            answer = central.call("push", {"sync": sync_id, "batch": batch,
-                                           "records": [r["item"] for r in rows]})
+            answer = answer_of.result()
         except SyncError as e:
             if e.status != 413 or len(rows) == 1:
                 raise
             batch_size = max(1, len(rows) // 2)  # too large for central: smaller batches
+            sent = None
             continue
         answered = answer.get("results")
         if not isinstance(answered, list) or len(answered) != len(rows):
             raise SyncError("bad_answer")
+        # Central has applied this batch: the next one can go while this answer is noted here.
+        sent = None
+        following = pipeline.take(rows[-1]["seq"], batch_size)
+        if following is not None and following.rows:
+            sent = (following, pipeline.send(following))
+            pipeline.read_ahead(following.rows[-1]["seq"], batch_size)
         messages = {r["uuid"]: r.get("message", "") for r in answered}
         if not store.acknowledge(db, checkpoint=checkpoint, to_seq=rows[-1]["seq"], results=answered,
                                  messages=messages):
             raise SyncError("busy")
-        batches.append(batch)
+        batches.append(batch.id)
         results.extend(answered)
         progress.sent += len(rows)
         progress.total = max(progress.total, progress.sent)

@@ -1,18 +1,23 @@
 """The one validator: raw answers in, clean answers (codes, ISO dates, ints) and error codes out.
 
-Used by the web forms and, later, by the replay and sync endpoints, so every door applies the same
-rules. Errors are language-neutral codes with parameters; fieldapp.forms.messages translates them.
+Used by the web forms and by the replay and sync endpoints, so every door applies the same rules.
+Errors are language-neutral codes with parameters; fieldapp.forms.messages translates them.
+
+Central runs every synced record through it, so a definition is compiled once into a plan: per
+question its conditions, its empty value and a check made for its type (limits, regexes and code
+sets looked up once), rather than read from the definition for every answer.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from fieldapp.forms import countries
-from fieldapp.forms.schema import Field, FormDefinition
+from fieldapp.forms.schema import Condition, Field, FormDefinition
 
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 2000, "phone": 30}
 _INTEGER = re.compile(r"^-?[0-9]{1,9}$")
@@ -20,10 +25,12 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
-_MULTILINE_OK = {"\n", "\t"}
-# Invisible characters that reorder or split text: refused so a name reads and searches as typed.
-_INVISIBLE = {"\u2028", "\u2029"} | {chr(c) for c in range(0x202A, 0x202F)} | {
-    chr(c) for c in range(0x2066, 0x206A)}
+# Control characters (Unicode category Cc), lone surrogates (Cs), and invisible characters that
+# reorder or split text (line and paragraph separators, bidirectional embeddings and isolates):
+# refused so a name reads and searches as typed. A text area keeps its line breaks and tabs.
+_INVISIBLE = "\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_INVISIBLE}]")
+_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_INVISIBLE}]")
 
 
 class NotText(TypeError):
@@ -52,7 +59,11 @@ def _text(value) -> str:
     if not isinstance(value, str):
         raise NotText(type(value).__name__)
     # Browsers send line breaks as CRLF; count and store them as one character.
-    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not value.isascii():  # ASCII text is in NFC already
+        value = unicodedata.normalize("NFC", value)
+    return value.strip()
 
 
 def _normalise(value) -> str | list[str]:
@@ -65,79 +76,207 @@ def _normalise(value) -> str | list[str]:
     return _text(value)
 
 
-def _has_control(text: str, multiline: bool) -> bool:
-    for c in text:
-        if multiline and c in _MULTILINE_OK:
-            continue
-        if unicodedata.category(c) in ("Cc", "Cs") or c in _INVISIBLE:
-            return True
-    return False
+# A compiled condition: (field, codes, negate), as schema.Condition.holds reads it.
+_Cond = tuple[str, frozenset, bool]
 
 
-def _applicable(definition: FormDefinition, raw: dict) -> dict:
-    """The normalised answers to the questions that apply, in form order (an irrelevant answer
-    counts as empty for the questions after it); absent keys are questions that do not apply."""
-    effective: dict = {}
-    for section in definition.sections:
-        for f in section.fields:
-            if f.type == "note":
-                continue
-            value = _normalise(raw.get(f.name, [] if f.type == "multichoice" else ""))
-            if all(c is None or c.holds(effective) for c in (section.relevant, f.relevant)):
-                effective[f.name] = value
-    return effective
+def _compile_condition(c: Condition) -> _Cond:
+    return (c.field, frozenset(c.values), c.negate)
 
 
-def _check(f: Field, value, today: date):
-    """Validate one non-empty value; return (clean value, None) or (None, Error)."""
-    if f.type in ("text", "textarea", "phone"):
-        if _has_control(value, multiline=f.type == "textarea"):
+def _holds(condition: _Cond, answers: dict) -> bool:
+    name, values, negate = condition
+    value = answers.get(name)
+    # Nothing chosen is the empty code "", for a multichoice as for a choice (as in form.js).
+    if isinstance(value, list):
+        found = any(v in values for v in value) if value else "" in values
+    else:
+        found = (value or "") in values
+    return not found if negate else found
+
+
+Check = Callable[[object, date], tuple]  # (value, today) -> (clean value, None) or (None, Error)
+
+
+def _text_check(f: Field) -> Check:
+    control = _CONTROL_MULTILINE if f.type == "textarea" else _CONTROL
+    limit = f.max_length or DEFAULT_MAX_LENGTH[f.type]
+    phone = f.type == "phone"
+    pattern = re.compile(f.pattern).fullmatch if f.pattern and not phone else None
+
+    def check(value, today):
+        if control.search(value):
             return None, Error("control_characters")
-        limit = f.max_length or DEFAULT_MAX_LENGTH[f.type]
         if len(value) > limit:
             return None, Error("too_long", {"max": limit})
-        if f.type == "phone":
+        if phone:
             value = _PHONE_SEPARATORS.sub("", value)
             if not _PHONE.match(value):
                 return None, Error("invalid_phone")
-        elif f.pattern and not re.fullmatch(f.pattern, value):
+        elif pattern is not None and not pattern(value):
             return None, Error("invalid_format")
         return value, None
-    if f.type == "integer":
+
+    return check
+
+
+def _integer_check(f: Field) -> Check:
+    low, high = f.min, f.max
+
+    def check(value, today):
         if not _INTEGER.match(value):
             return None, Error("not_integer")
         number = int(value)
-        if f.min is not None and number < f.min:
-            return None, Error("too_small", {"min": f.min})
-        if f.max is not None and number > f.max:
-            return None, Error("too_large", {"max": f.max})
+        if low is not None and number < low:
+            return None, Error("too_small", {"min": low})
+        if high is not None and number > high:
+            return None, Error("too_large", {"max": high})
         return number, None
-    if f.type == "date":
+
+    return check
+
+
+def _date_check(f: Field) -> Check:
+    earliest = date.fromisoformat(f.min) if f.min else None
+    not_future = f.not_future
+
+    def check(value, today):
         try:
             if not _DATE.match(value):
                 raise ValueError
             day = date.fromisoformat(value)
         except ValueError:
             return None, Error("invalid_date")
-        if f.min and day < date.fromisoformat(f.min):
+        if earliest is not None and day < earliest:
             return None, Error("date_too_early", {"min": f.min})
-        if f.not_future and day > today:
+        if not_future and day > today:
             return None, Error("date_in_future")
         return value, None
-    if f.type == "time":  # 24-hour HH:MM; browsers send seconds only when asked for them
+
+    return check
+
+
+def _time_check(f: Field) -> Check:
+    def check(value, today):  # 24-hour HH:MM; browsers send seconds only when asked for them
         return (value, None) if _TIME.match(value) else (None, Error("invalid_time"))
-    if f.type == "choice":
-        return (value, None) if value in f.codes else (None, Error("unknown_choice"))
-    if f.type == "multichoice":
-        if any(v not in f.codes for v in value):
+
+    return check
+
+
+def _choice_check(f: Field) -> Check:
+    codes = frozenset(f.codes)
+
+    def check(value, today):
+        return (value, None) if value in codes else (None, Error("unknown_choice"))
+
+    return check
+
+
+def _multichoice_check(f: Field) -> Check:
+    codes, exclusive = frozenset(f.codes), frozenset(f.exclusive)
+
+    def check(value, today):
+        if any(v not in codes for v in value):
             return None, Error("unknown_choice")
-        if len(value) > 1 and any(v in f.exclusive for v in value):
+        if len(value) > 1 and any(v in exclusive for v in value):
             return None, Error("exclusive_choice")
         return value, None
-    if f.type == "country":
-        ok = value in countries.codes() or value in f.extra
-        return (value, None) if ok else (None, Error("unknown_country"))
-    raise AssertionError(f"unhandled field type {f.type}")
+
+    return check
+
+
+def _country_check(f: Field) -> Check:
+    known = countries.codes() | frozenset(f.extra)
+
+    def check(value, today):
+        return (value, None) if value in known else (None, Error("unknown_country"))
+
+    return check
+
+
+def _unknown_check(f: Field) -> Check:
+    def check(value, today):
+        raise AssertionError(f"unhandled field type {f.type}")
+
+    return check
+
+
+_CHECKS = {"text": _text_check, "textarea": _text_check, "phone": _text_check,
+           "integer": _integer_check, "date": _date_check, "time": _time_check,
+           "choice": _choice_check, "multichoice": _multichoice_check, "country": _country_check}
+
+
+@dataclass(frozen=True)
+class _Question:
+    name: str
+    multichoice: bool
+    conditions: tuple[_Cond, ...]  # the section's and the question's relevance
+    list_error: str  # the error for a list where one value is expected
+    required: bool
+    required_if: _Cond | None
+    check: Check
+
+
+@dataclass(frozen=True)
+class _Plan:
+    questions: tuple[_Question, ...]
+    # Dates that must not fall before or after another question's: (name, before, after, labels)
+    date_order: tuple[tuple[str, str, str, str, str], ...]
+
+
+def _compile(definition: FormDefinition) -> _Plan:
+    questions = []
+    for section in definition.sections:
+        for f in section.fields:
+            if f.type == "note":
+                continue
+            questions.append(_Question(
+                name=f.name, multichoice=f.type == "multichoice",
+                conditions=tuple(_compile_condition(c) for c in (section.relevant, f.relevant) if c),
+                list_error="unknown_choice" if f.choices else "invalid_format",
+                required=f.required,
+                required_if=_compile_condition(f.required_if) if f.required_if else None,
+                check=_CHECKS.get(f.type, _unknown_check)(f),
+            ))
+    labels = {f.name: f.label for f in definition.fields}
+    date_order = tuple(
+        (f.name, f.not_before, f.not_after, labels.get(f.not_before, ""), labels.get(f.not_after, ""))
+        for f in definition.answer_fields if f.type == "date" and (f.not_before or f.not_after))
+    return _Plan(tuple(questions), date_order)
+
+
+# Compiled plans by definition; the definition is kept so that its id is never reused meanwhile.
+_plans: dict[int, tuple[FormDefinition, _Plan]] = {}
+
+
+def _plan(definition: FormDefinition) -> _Plan:
+    entry = _plans.get(id(definition))
+    if entry is None or entry[0] is not definition:
+        entry = _plans[id(definition)] = (definition, _compile(definition))
+    return entry[1]
+
+
+_ABSENT = object()
+
+
+def _applicable(plan: _Plan, raw: dict) -> dict:
+    """The normalised answers to the questions that apply, in form order (an irrelevant answer
+    counts as empty for the questions after it); absent keys are questions that do not apply."""
+    effective: dict = {}
+    for q in plan.questions:
+        value = raw.get(q.name, _ABSENT)
+        if value is _ABSENT:
+            value = [] if q.multichoice else ""
+        elif isinstance(value, str) and value.isascii() and "\r" not in value:
+            value = value.strip()  # what _text makes of it, without a call
+        else:
+            value = _normalise(value)
+        for condition in q.conditions:
+            if not _holds(condition, effective):
+                break
+        else:
+            effective[q.name] = value
+    return effective
 
 
 def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
@@ -146,44 +285,41 @@ def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
     Irrelevant answers are dropped (a refused consent keeps only the anonymous minimum); empty
     optional answers are left out of the clean answers.
     """
+    plan = _plan(definition)
     answers: dict = {}
     errors: dict[str, Error] = {}
     try:
-        applicable = _applicable(definition, raw)
+        applicable = _applicable(plan, raw)
     except NotText:
         return Result({}, {"_form": Error("not_text")})
-    for f in definition.answer_fields:
-        if f.name not in applicable:
+    for q in plan.questions:
+        name = q.name
+        if name not in applicable:
             continue
-        value = applicable[f.name]
-        if f.type != "multichoice" and isinstance(value, list):
-            errors[f.name] = Error("unknown_choice" if f.choices else "invalid_format")
-            continue
-        if f.type == "multichoice" and not isinstance(value, list):
+        value = applicable[name]
+        if isinstance(value, list):
+            if not q.multichoice:
+                errors[name] = Error(q.list_error)
+                continue
+        elif q.multichoice:
             value = [value] if value else []
         if not value:
-            if f.required or (f.required_if and f.required_if.holds(applicable)):
-                errors[f.name] = Error("required")
+            if q.required or (q.required_if is not None and _holds(q.required_if, applicable)):
+                errors[name] = Error("required")
             continue
-        clean, error = _check(f, value, today)
+        clean, error = q.check(value, today)
         if error:
-            errors[f.name] = error
+            errors[name] = error
         else:
-            answers[f.name] = clean
-    _check_date_order(definition, answers, errors)
-    return Result(answers, errors)
-
-
-def _check_date_order(definition: FormDefinition, answers: dict, errors: dict) -> None:
-    for f in definition.answer_fields:
-        if f.type != "date" or f.name not in answers:
+            answers[name] = clean
+    for name, not_before, not_after, before_label, after_label in plan.date_order:
+        if name not in answers:
             continue
-        day = answers[f.name]  # ISO strings compare in date order
-        if f.not_before and answers.get(f.not_before, "") > day:
-            label = definition.fields_by_name[f.not_before].label
-            errors[f.name] = Error("date_before_other", {"other": label})
-            answers.pop(f.name)
-        elif f.not_after and day > answers.get(f.not_after, "9999-12-31"):
-            label = definition.fields_by_name[f.not_after].label
-            errors[f.name] = Error("date_after_other", {"other": label})
-            answers.pop(f.name)
+        day = answers[name]  # ISO strings compare in date order
+        if not_before and answers.get(not_before, "") > day:
+            errors[name] = Error("date_before_other", {"other": before_label})
+            answers.pop(name)
+        elif not_after and day > answers.get(not_after, "9999-12-31"):
+            errors[name] = Error("date_after_other", {"other": after_label})
+            answers.pop(name)
+    return Result(answers, errors)

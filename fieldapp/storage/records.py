@@ -36,10 +36,15 @@ def _title(definition: FormDefinition, answers: dict) -> str:
 
 
 def _head(db: Database, uuid: str) -> Head | None:
+    return _head_row(db, uuid)[0]
+
+
+def _head_row(db: Database, uuid: str) -> tuple[Head | None, int | None]:
+    """The record's head and its row id (None, None for a uuid not stored here)."""
     row = db.execute(
-        "SELECT form, post, revision, hash FROM records WHERE uuid = ?", [uuid]
+        "SELECT form, post, revision, hash, id FROM records WHERE uuid = ?", [uuid]
     ).fetchone()
-    return Head(*row) if row else None
+    return (Head(*row[:4]), row[4]) if row else (None, None)
 
 
 def save(db: Database, sub: Submission, at: str | None = None) -> Decision:
@@ -57,14 +62,15 @@ def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> l
 _UNREAD = object()
 
 
-def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, digest: str = "") -> Decision:
-    """Decide and write one revision. Sync passes the head and hash it has already read."""
+def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, record_id: int | None = None,
+           next_hash=_UNREAD, digest: str = "") -> Decision:
+    """Decide and write one revision. Sync passes what it has already read: the head, the row
+    id, the hash of the revision after the base (None: there is none) and the content hash."""
     digest = digest or revision_hash(sub.answers, sub.deleted)
     if head is _UNREAD:
-        head = _head(db, sub.uuid)
-    stored = db.execute(
-        "SELECT hash FROM revisions WHERE uuid = ? AND revision = ?", [sub.uuid, sub.base_revision + 1]
-    ).fetchone() if head is not None else None
+        head, record_id = _head_row(db, sub.uuid)
+    if next_hash is _UNREAD:
+        next_hash = next(iter(revision_hashes(db, sub.uuid, head, sub.base_revision + 1)), None)
     if sub.origin and sub.base_revision and (head is None or (
             sub.base_revision > head.revision and (head.form, head.post) == (sub.definition.form, sub.post))):
         # Central never stored the revisions the device made since its head (it refused them):
@@ -73,18 +79,32 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, digest: str 
     else:
         decision = decide(
             head, form=sub.definition.form, post=sub.post, base_revision=sub.base_revision,
-            hash=digest, stored_next_hash=stored[0] if stored else None,
+            hash=digest, stored_next_hash=next_hash,
         )
     if decision.outcome is Outcome.STORED:
-        write_revision(db, sub, decision.revision, digest, at, new=head is None)
+        write_revision(db, sub, decision.revision, digest, at, new=head is None, record_id=record_id)
     return decision
 
 
+def revision_hashes(db: Database, uuid: str, head: Head | None, *revisions: int) -> list[str | None]:
+    """The hashes of these revisions of a record (None where it has no such revision), read
+    only where the head does not tell: the head is the latest revision, and holds its hash."""
+    if head is None:
+        return [None] * len(revisions)  # no record, no revisions
+    unknown = [r for r in revisions if r < head.revision]
+    marks = ", ".join("?" * len(unknown))
+    found = dict(db.execute(f"SELECT revision, hash FROM revisions WHERE uuid = ? AND revision IN ({marks})",
+                            [uuid, *unknown]).fetchall()) if unknown else {}
+    found[head.revision] = head.hash
+    return [found.get(r) for r in revisions]
+
+
 def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
-                   new: bool, feed: bool = True) -> None:
+                   new: bool, feed: bool = True, record_id: int | None = None) -> None:
     """Write one decided revision: the record's head, its history, the change feed and search.
 
-    `feed=False` for a revision that came from central: it is not sent back to it."""
+    `feed=False` for a revision that came from central: it is not sent back to it. `record_id`:
+    the row id of a record that exists, if the caller has read it."""
     definition = sub.definition
     made = sub.at or at
     data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
@@ -117,11 +137,18 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
             "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
             [sub.uuid, revision, at, sub.origin, sub.post],
         )
+    name = "" if sub.deleted else fold(title)
     if not new:
-        record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
-        db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
+        if record_id is None:
+            record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
+        indexed = db.execute("SELECT name FROM records_search WHERE rowid = ?", [record_id]).fetchone()
+        if indexed is not None and not sub.deleted and indexed[0] == name:
+            return  # an edit that keeps the name: the search row stays as it is
+        if indexed is not None:
+            # Deleting from the full-text index costs far more than reading it: only if it changes.
+            db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
     if not sub.deleted:
-        db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, fold(title)])
+        db.execute("INSERT INTO records_search (rowid, name) VALUES (?, ?)", [record_id, name])
 
 
 _COLUMNS = (

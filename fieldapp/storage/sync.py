@@ -105,8 +105,11 @@ def revoke(db: Database, device_id: str) -> bool:
 
 def contact(db: Database, device_id: str, *, protocol: int, app_version: str,
             clock_offset: float | None) -> None:
-    """Note that a device called: when, with which protocol and version, how far off its clock is."""
-    with write(db):
+    """Note that a device called: when, with which protocol and version, how far off its clock is.
+
+    Not fsynced by itself (a power cut may lose the latest call): it is bookkeeping, and every
+    request notes it, so it would otherwise double the fsyncs of a sync."""
+    with write(db, durable=False):
         db.execute(
             "UPDATE devices SET last_contact = ?, protocol = ?, app_version = ?,"
             " clock_offset = coalesce(?, clock_offset) WHERE id = ?",
@@ -180,10 +183,12 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         parent = db.execute("SELECT post FROM records WHERE uuid = ?", [sub.parent]).fetchone()
         if parent is None or parent[0] != sub.post:
             return _result(item, Decision(Outcome.REJECTED, 0, "unknown_parent"))
-    head = records._head(db, sub.uuid)
+    head, record_id = records._head_row(db, sub.uuid)
+    base_hash, next_hash = records.revision_hashes(db, sub.uuid, head, sub.base_revision,
+                                                   sub.base_revision + 1)
     if head and (head.form, head.post) == (sub.definition.form, sub.post) and head.hash != item.hash \
-            and 0 < sub.base_revision <= head.revision and _hash_of(db, sub.uuid, sub.base_revision + 1) \
-            != item.hash and _hash_of(db, sub.uuid, sub.base_revision) != item.base_hash:
+            and 0 < sub.base_revision <= head.revision and next_hash != item.hash \
+            and base_hash != item.base_hash:
         # The revision the device edited is not the one this server holds under that number
         # (it was a version of the device's that met a conflict): nothing to merge against.
         return _conflict(db, item, at, valid, base_known=False)
@@ -192,7 +197,8 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         # Revisions this server lacks, from a device whose versions met this server's: the edit
         # stands on the device's version, not on this server's head.
         return _conflict(db, item, at, valid, base_known=False)
-    decision = records._apply(db, sub, at, head=head, digest=item.hash)
+    decision = records._apply(db, sub, at, head=head, record_id=record_id, next_hash=next_hash,
+                              digest=item.hash)
     if decision.outcome is not Outcome.CONFLICT:
         return _result(item, decision)
     return _conflict(db, item, at, valid)
@@ -205,12 +211,6 @@ def _diverged(db: Database, uuid: str, head: int) -> bool:
     return db.execute(
         "SELECT 1 FROM conflicts WHERE uuid = ? AND (status = 'open' OR base_revision >= ?) LIMIT 1",
         [uuid, head - 1]).fetchone() is not None
-
-
-def _hash_of(db: Database, uuid: str, revision: int) -> str | None:
-    row = db.execute("SELECT hash FROM revisions WHERE uuid = ? AND revision = ?",
-                     [uuid, revision]).fetchone()
-    return row[0] if row else None
 
 
 def _revision(db: Database, uuid: str, revision: int) -> dict | None:
