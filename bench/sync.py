@@ -168,6 +168,7 @@ class Sync:
     endpoints: dict = field(default_factory=dict)  # seconds waiting for central's answers, by endpoint
     header_bytes_sent: int = 0
     body_bytes_sent: int = 0
+    central_written: int = 0  # bytes central's process wrote to files meanwhile (WAL, database)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -177,6 +178,15 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _written(pid: int) -> int:
+    """Bytes a process has written with write(2) and the like, from /proc (0 where there is none)."""
+    try:
+        lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith("wchar:")), 0)
 
 
 def _header_bytes(response: requests.Response) -> tuple[int, int]:
@@ -210,16 +220,18 @@ def timed_sync(db, batch: int, pid: int | None = None) -> Sync:
             pulled_at.append(time.perf_counter())
 
     cpu0, ccpu0 = _cpu_seconds(pid) if pid else 0.0, time.process_time()
+    written0 = _written(pid) if pid else 0
     started = time.perf_counter()
     progress = client.run(db, central, batch_size=batch, on_progress=on_progress)
     elapsed = time.perf_counter() - started
     ccpu = time.process_time() - ccpu0
     cpu = (_cpu_seconds(pid) - cpu0) if pid else 0.0
+    written = (_written(pid) - written0) if pid else 0
     if not progress.receipt or not progress.receipt["matches"]:
         raise AssertionError(f"the receipt does not match: {progress.receipt}")
     return Sync(elapsed, (pulled_at[0] - started) if pulled_at else elapsed, progress.requests,
                 progress.bytes_sent + progress.bytes_received, sum(heads), dict(progress.counts),
-                progress.pulled, cpu, ccpu, by_endpoint, heads[0], progress.bytes_sent)
+                progress.pulled, cpu, ccpu, by_endpoint, heads[0], progress.bytes_sent, written)
 
 
 def expect(s: Sync, stored: int, what: str) -> Sync:
@@ -690,7 +702,8 @@ def report(args, runs: Runs, big_first: Sync, commit: str, total_s: float) -> No
     print(f"First sync of {n:,}: push phase {push_s:.2f} s of {first_s:.2f} s "
           f"(pull and finish {(first_s - push_s) * 1000:.0f} ms); CPU during the sync: central "
           f"process {median(s.central_cpu for s in f):.2f} s, field (this process) "
-          f"{median(s.client_cpu for s in f):.2f} s. Bodies: "
+          f"{median(s.client_cpu for s in f):.2f} s; central wrote "
+          f"{median(s.central_written for s in f) / 1e6:.0f} MB to its files. Bodies: "
           f"{median(s.body_bytes_sent for s in f) / 1e6:.2f} MB up, "
           f"{median(s.body_bytes - s.body_bytes_sent for s in f) / 1e6:.2f} MB down; headers per "
           f"request {median(s.header_bytes_sent for s in f) / median(s.requests for s in f):.0f} B "
@@ -703,7 +716,8 @@ def report(args, runs: Runs, big_first: Sync, commit: str, total_s: float) -> No
                           for e in ("push", "pull", "finish"))
         print(f"{label}: waiting for central's answers (requests' `elapsed`, summed per endpoint): "
               f"{waits}; CPU: central {median(s.central_cpu for s in syncs) * 1000:.0f} ms, field "
-              f"{median(s.client_cpu for s in syncs) * 1000:.0f} ms.")
+              f"{median(s.client_cpu for s in syncs) * 1000:.0f} ms; central wrote "
+              f"{median(s.central_written for s in syncs) / 1e6:.2f} MB.")
     print()
     print("Per run:\n")
     for i in range(args.runs):

@@ -488,6 +488,75 @@ def devices_revoke(ctx, device_id):
     click.echo(_("Device revoked: %(id)s", id=device_id))
 
 
+@main.command("export", help=_("Central: export the merged records of every post to a file, with its "
+                                  "codebook. Recorded in the exports' audit log."))
+@click.argument("dataset", type=click.Choice(["intake", "participant", "course", "session", "enrolment",
+                                              "attendance", "certificate", "attendance_table",
+                                              "participant_summary"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--labels", type=click.Choice(["codes", "labels", "both"]), default="codes", show_default=True,
+              help=_("Answers to choice questions as codes, labels, or both."))
+@click.option("--lang", type=click.Choice(["en", "es"]), default="en", show_default=True,
+              help=_("Language of labels and headers."))
+@click.option("--headers", type=click.Choice(["variables", "labels"]), default="variables", show_default=True)
+@click.option("--profile", type=click.Choice(["full", "pseudonymised"]), default="pseudonymised",
+              show_default=True)
+@click.option("--purpose", default="", help=_("What the export is for (required for the full profile)."))
+@click.option("--filter", "filter_args", multiple=True, metavar="NAME=VALUE",
+              help=_("A filter as on the records page, e.g. post=CUC-1, start=2026-01-01, nationality=VE, "
+                     "sex=female. Repeat for several."))
+@click.option("--changed", is_flag=True, help=_("Only what changed since your last export of this data set "
+                                                "and profile."))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
+              help=_("The data file; CSV and JSON Lines get their codebook beside it."))
+@click.pass_context
+def export_command(ctx, dataset, fmt, labels, lang, headers, profile, purpose, filter_args, changed, output):
+    import getpass
+
+    from fieldapp import exports
+    from fieldapp.forms import export
+
+    app, db = _open_db(ctx)
+    if app.config["MODE"] != "central":
+        raise click.ClickException(_("Exports are made on the central server."))
+    args = {}
+    for item in filter_args:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.ClickException(_("Write each filter as NAME=VALUE: %(filter)s", filter=item))
+        args[name.strip()] = value.strip()
+    flt, errors = exports.parse_filter(args)
+    problems = [f"{name}: {_(message)}" for name, message in errors.items()]
+    problems += [f"--{name}: {_(message)}" for name, message in exports.check(
+        dataset, fmt, labels=labels, lang=lang, headers=headers, profile=profile, purpose=purpose,
+        incremental=changed).items()]
+    if problems:
+        raise click.ClickException("\n".join(problems))
+    req = exports.Request(dataset=dataset, format=fmt, purpose=purpose, flt=flt, incremental=changed,
+                          options=export.Options(labels=labels, lang=lang, headers=headers, profile=profile,
+                                                 key=exports.pseudonym_key(app.config["SECRET_KEY"])))
+    job = exports.start(db, req, username=f"cli:{getpass.getuser()}")
+    with click.progressbar(length=max(job["total"], 1), label=_("Exporting"), show_pos=True) as bar:
+        done = 0
+
+        def progress(rows: int) -> None:
+            nonlocal done
+            bar.update(rows - done)
+            done = rows
+
+        try:
+            rows, files = exports.write(db, job, Path(output), secret_key=app.config["SECRET_KEY"],
+                                        progress=progress)
+        except BaseException as e:
+            exports.store.fail(db, job["id"], rows=done, error=type(e).__name__)
+            raise
+    exports.store.finish(db, job["id"], rows=rows, file=str(Path(output).resolve()))
+    for f in files:
+        click.echo(_("Wrote %(path)s", path=str(f)))
+    click.echo(_("%(rows)s rows exported.", rows=rows))
+
+
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))
 def translations():
     pass

@@ -36,6 +36,10 @@ DEFAULTS = {
     "SYNC_INTERVAL": 0,
     # Central: the largest sync bundle a web upload may carry, in bytes.
     "SYNC_MAX_BUNDLE": 256 * 1024 * 1024,
+    # Central: where export files are written (empty: <instance>/exports), and how many exports
+    # may run at once (more wait their turn).
+    "EXPORT_DIR": "",
+    "EXPORT_WORKERS": 2,
 }
 
 
@@ -56,6 +60,8 @@ def load(app, instance: Path, overrides: dict | None = None) -> None:
         app.config.from_mapping(overrides)
     if not app.config["DATABASE"]:
         app.config["DATABASE"] = str(instance / "fieldapp.db")
+    if not app.config["EXPORT_DIR"]:
+        app.config["EXPORT_DIR"] = str(instance / "exports")
 
 
 def write_new(instance: Path, *, post: str, mode: str) -> Path:

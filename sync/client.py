@@ -355,9 +355,12 @@ def _pull(db, central, batch_size, progress, on_progress) -> int:
     on_progress(progress)
     skipped = 0
     while True:
-        cursor = int(store.state(db).get("pull_cursor", 0))
+        state = store.state(db)
+        cursor = int(state.get("pull_cursor", 0))
         answer = central.call("pull", {"cursor": cursor, "limit": batch_size}, compress=False)
-        store.set_state(db, central_forms=json.dumps(answer.get("forms", {})))
+        forms = json.dumps(answer.get("forms", {}))
+        if state.get("central_forms") != forms:  # seldom changes: no write (and fsync) each time
+            store.set_state(db, central_forms=forms)
         try:
             counts = store.adopt(db, answer["records"], answer["accounts"], int(answer["cursor"]))
         except store.UnknownForm as e:

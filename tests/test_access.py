@@ -75,6 +75,12 @@ EXPECTED = {
     "central.import_bundle": CENTRAL_DASHBOARD,
     "central.conflicts": {"central"},
     "central.conflict": {"central"},
+    "merged.records": {"central"},
+    "exports.new": {"central"},
+    "exports.create": {"central"},
+    "exports.show": {"central"},
+    "exports.progress": {"central"},
+    "exports.download": {"central"},
     "persons.pairs": {"central"},
     "persons.look_again": {"central"},
     "persons.merge": {"central"},
@@ -82,9 +88,11 @@ EXPECTED = {
     "persons.merges": {"central"},
     "persons.undo": {"central"},
     "persons.person": {"central"},
+    "summary.index": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
-MODE_OF = {"field_sync": "field", "central": "central", "persons": "central"}
+MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
+           "persons": "central", "summary": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code
@@ -96,6 +104,10 @@ EMPTY_REQUEST = {
     ("central.revoke", "POST"): 404,  # no such device
     ("central.conflict", "GET"): 404,
     ("central.conflict", "POST"): 404,
+    ("exports.create", "POST"): 400,  # no data set, format or profile
+    ("exports.show", "GET"): 404,  # no such export
+    ("exports.progress", "GET"): 404,
+    ("exports.download", "GET"): 404,
     ("persons.look_again", "POST"): 303,  # looked: back to the list
     ("persons.merge", "POST"): 400,  # no pair named
     ("persons.distinct", "POST"): 400,
@@ -118,7 +130,7 @@ def world(app, db, client_as):
     assert enrolled.status_code == 302
     return {"lang": "en", "uuid": data["uuid"], "user_id": users.by_username(db, "supervisor")["id"],
             "course": course, "session": session, "person": participant["uuid"],
-            "device_id": "no-such-device", "conflict_id": 1}
+            "device_id": "no-such-device", "conflict_id": 1, "export_id": "no-such-export"}
 
 
 def _routes(app):

@@ -271,13 +271,19 @@ def _year(iso: str) -> int | str:
     return int(iso[:4]) if iso[:4].isdigit() else ""
 
 
+class _Labels(dict):
+    """code → label; an unknown code is its own label. Indexing it is one C call per cell."""
+
+    def __missing__(self, code):
+        return code
+
+
 def _labeller(f: Field, lang: str, form: str) -> Callable:
-    labels = choice_labels(f, lang, form)
-    get = labels.get
+    label = _Labels(choice_labels(f, lang, form)).__getitem__
     if f.type == "multichoice":
         join = MULTICHOICE_LABELS_SEPARATOR.join
-        return lambda codes: join([get(c, c) for c in codes])
-    return lambda code: get(code, code)
+        return lambda codes: join(map(label, codes))
+    return label
 
 
 def _id_specs(definition: FormDefinition, options: Options) -> list[tuple]:
@@ -398,6 +404,11 @@ def _codebook_rows(plan: _Plan, options: Options) -> Iterator[list]:
                 LANGUAGES, labels, strict=True)]
         yield [answer.column.name, *labels, answer.codebook_type,
                _choices_text(f, answer.codebook_type, plan.form)]
+
+
+def choices_text(f: Field, form: str = "") -> str:
+    """A choice field's codes with their labels in every language, as the codebook shows them."""
+    return _choices_text(f, f.type, form)
 
 
 def _choices_text(f: Field, kind: str, form: str) -> str:

@@ -210,7 +210,9 @@ _CHECKS = {"text": _text_check, "textarea": _text_check, "phone": _text_check,
 class _Question:
     name: str
     multichoice: bool
-    conditions: tuple[_Cond, ...]  # the section's and the question's relevance
+    # The section's and the question's relevance: (number, condition, settled). A settled one
+    # is on an earlier question, whose answer is final by now: judged once per validation.
+    conditions: tuple[tuple[int, _Cond, bool], ...]
     list_error: str  # the error for a list where one value is expected
     required: bool
     required_if: _Cond | None
@@ -226,13 +228,17 @@ class _Plan:
 
 def _compile(definition: FormDefinition) -> _Plan:
     questions = []
+    numbers: dict[_Cond, int] = {}
     for section in definition.sections:
         for f in section.fields:
             if f.type == "note":
                 continue
+            earlier = {q.name for q in questions}
+            conditions = tuple(
+                (numbers.setdefault(cond, len(numbers)), cond, cond[0] in earlier)
+                for cond in (_compile_condition(c) for c in (section.relevant, f.relevant) if c))
             questions.append(_Question(
-                name=f.name, multichoice=f.type == "multichoice",
-                conditions=tuple(_compile_condition(c) for c in (section.relevant, f.relevant) if c),
+                name=f.name, multichoice=f.type == "multichoice", conditions=conditions,
                 list_error="unknown_choice" if f.choices else "invalid_format",
                 required=f.required,
                 required_if=_compile_condition(f.required_if) if f.required_if else None,
@@ -259,60 +265,66 @@ def _plan(definition: FormDefinition) -> _Plan:
 _ABSENT = object()
 
 
-def _applicable(plan: _Plan, raw: dict) -> dict:
-    """The normalised answers to the questions that apply, in form order (an irrelevant answer
-    counts as empty for the questions after it); absent keys are questions that do not apply."""
-    effective: dict = {}
-    for q in plan.questions:
-        value = raw.get(q.name, _ABSENT)
-        if value is _ABSENT:
-            value = [] if q.multichoice else ""
-        elif isinstance(value, str) and value.isascii() and "\r" not in value:
-            value = value.strip()  # what _text makes of it, without a call
-        else:
-            value = _normalise(value)
-        for condition in q.conditions:
-            if not _holds(condition, effective):
-                break
-        else:
-            effective[q.name] = value
-    return effective
-
-
 def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
     """Validate `raw` answers against `definition`: `validate(intake, {"consent": "given"}, today)`.
 
     Irrelevant answers are dropped (a refused consent keeps only the anonymous minimum); empty
     optional answers are left out of the clean answers.
     """
-    plan = _plan(definition)
     answers: dict = {}
-    errors: dict[str, Error] = {}
+    errors: dict[str, Error | None] = {}
+    # The normalised answers to the questions that apply, in form order (an irrelevant answer
+    # counts as empty for the questions after it); absent keys are questions that do not apply.
+    applicable: dict = {}
+    # Empty answers required only if a condition holds: judged once every answer is known.
+    required_if: list[_Question] = []
+    settled: dict[int, bool] = {}  # settled conditions judged so far
     try:
-        applicable = _applicable(plan, raw)
+        for q in _plan(definition).questions:
+            name = q.name
+            value = raw.get(name, _ABSENT)
+            if value is _ABSENT:
+                value = [] if q.multichoice else ""
+            elif isinstance(value, str) and value.isascii() and "\r" not in value:
+                value = value.strip()  # what _text makes of it, without a call
+            else:
+                value = _normalise(value)
+            for number, condition, final in q.conditions:
+                holds = settled.get(number)
+                if holds is None:
+                    holds = _holds(condition, applicable)
+                    if final:
+                        settled[number] = holds
+                if not holds:
+                    break
+            else:
+                applicable[name] = value
+                if isinstance(value, list):
+                    if not q.multichoice:
+                        errors[name] = Error(q.list_error)
+                        continue
+                elif q.multichoice:
+                    value = [value] if value else []
+                if not value:
+                    if q.required:
+                        errors[name] = Error("required")
+                    elif q.required_if is not None:
+                        errors[name] = None  # keeps the question's place among the errors
+                        required_if.append(q)
+                    continue
+                clean, error = q.check(value, today)
+                if error:
+                    errors[name] = error
+                else:
+                    answers[name] = clean
     except NotText:
         return Result({}, {"_form": Error("not_text")})
-    for q in plan.questions:
-        name = q.name
-        if name not in applicable:
-            continue
-        value = applicable[name]
-        if isinstance(value, list):
-            if not q.multichoice:
-                errors[name] = Error(q.list_error)
-                continue
-        elif q.multichoice:
-            value = [value] if value else []
-        if not value:
-            if q.required or (q.required_if is not None and _holds(q.required_if, applicable)):
-                errors[name] = Error("required")
-            continue
-        clean, error = q.check(value, today)
-        if error:
-            errors[name] = error
+    for q in required_if:
+        if _holds(q.required_if, applicable):
+            errors[q.name] = Error("required")
         else:
-            answers[name] = clean
-    for name, not_before, not_after, before_label, after_label in plan.date_order:
+            del errors[q.name]
+    for name, not_before, not_after, before_label, after_label in _plan(definition).date_order:
         if name not in answers:
             continue
         day = answers[name]  # ISO strings compare in date order

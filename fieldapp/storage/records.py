@@ -99,6 +99,11 @@ def revision_hashes(db: Database, uuid: str, head: Head | None, *revisions: int)
     return [found.get(r) for r in revisions]
 
 
+# What json.dumps(answers, ensure_ascii=False, sort_keys=True) writes, without a new encoder
+# for every revision.
+_DATA_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
                    new: bool, feed: bool = True, record_id: int | None = None) -> None:
     """Write one decided revision: the record's head, its history, the change feed and search.
@@ -107,7 +112,7 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
     the row id of a record that exists, if the caller has read it."""
     definition = sub.definition
     made = sub.at or at
-    data = json.dumps(sub.answers, ensure_ascii=False, sort_keys=True)
+    data = _DATA_JSON(sub.answers)
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
     if new:

@@ -17,10 +17,13 @@ def init_app(app: Flask) -> None:
         connect,
         db,
         errors,
+        exports,
         main,
+        merged,
         persons,
         pwa,
         records,
+        summary,
         syncing,
         trainings,
     )
@@ -30,7 +33,8 @@ def init_app(app: Flask) -> None:
     access.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
-                      connect.bp, syncing.bp, central.bp, persons.bp):
+                      connect.bp, syncing.bp, central.bp, merged.bp, exports.bp, persons.bp,
+                      summary.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 
