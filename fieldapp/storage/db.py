@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,13 +13,16 @@ from pathlib import Path
 from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
 # Pages a connection keeps in memory (negative: KiB). A sync batch of 500 records dirties a few
 # thousand pages; with SQLite's default of 2 MB they spill to the WAL before the commit, and a
 # connection kept for many requests keeps its hot pages.
 CACHE_KIB = 32 * 1024
-# A server's connections copy the WAL back into the database after answering (`checkpoint`);
-# this bound stays as a safety net, far above what one request writes.
-SERVING_AUTOCHECKPOINT_PAGES = 10_000
+# A server's connections leave copying the WAL back into the database to a thread of its own
+# (`checkpoint_soon`); this bound stays as a safety net, far above what one request writes.
+SERVING_AUTOCHECKPOINT_PAGES = 50_000
+# A WAL file that a burst made large is cut back to this size once it is copied.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 # One writer per database file in this process: waitress serves requests on several threads, and
 # SQLite allows one writer at a time anyway; queueing here is fairer than spinning on SQLITE_BUSY.
@@ -33,8 +38,8 @@ def _lock_for(path: str) -> threading.Lock:
 def connect(path: str | Path, *, serving: bool = False) -> Database:
     """Open a database: `connect("instance/fieldapp.db")`.
 
-    `serving=True` for a server's long-lived connections: they leave the WAL to `checkpoint`,
-    run after an answer has gone out, instead of checkpointing inside a request."""
+    `serving=True` for a server's long-lived connections: they leave the WAL to
+    `checkpoint_soon` instead of checkpointing inside a request."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -43,6 +48,7 @@ def connect(path: str | Path, *, serving: bool = False) -> Database:
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     if serving:
         conn.execute(f"PRAGMA wal_autocheckpoint = {SERVING_AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     db = Database(conn)
     db._fieldapp_path = str(Path(path).resolve())
     db._fieldapp_wrote = False
@@ -74,8 +80,60 @@ def write(db: Database, *, durable: bool = True) -> Iterator[Database]:
                 db.execute("PRAGMA synchronous = FULL")
 
 
-def checkpoint(db: Database) -> None:
-    """Copy what the WAL holds back into the database file, without waiting for readers or
-    writers (PASSIVE): what a serving connection runs once its answer is on its way."""
+def checkpoint_soon(db: Database) -> None:
+    """Have what the WAL holds copied back into the database file soon, on a thread of its own:
+    what a server does after a request that wrote, so that no answer waits for it."""
     db._fieldapp_wrote = False
-    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    path = db._fieldapp_path
+    with _checkpointers_guard:
+        checkpointer = _checkpointers.get(path)
+        if checkpointer is None or not checkpointer.running:
+            checkpointer = _checkpointers[path] = _Checkpointer(path)
+        checkpointer.wake.set()
+
+
+class _Checkpointer:
+    """A thread that runs PASSIVE checkpoints (they wait for no reader or writer) of one database
+    when woken, and ends after a while without work.
+
+    It waits for a pause in the writes (QUIET_SECONDS without one, or MAX_DELAY_SECONDS at most):
+    a burst of requests, such as a sync's batches, rewrites the same pages (an index's leaves)
+    again and again, and each is then copied into the database once rather than after every
+    request, off the disk while the burst still needs it."""
+
+    IDLE_SECONDS = 5
+    QUIET_SECONDS = 0.2
+    MAX_DELAY_SECONDS = 2
+
+    def __init__(self, path: str):
+        self.path, self.wake, self.running = path, threading.Event(), True
+        threading.Thread(target=self._run, daemon=True, name="fieldapp-checkpoint").start()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            while True:
+                if not self.wake.wait(self.IDLE_SECONDS):
+                    with _checkpointers_guard:
+                        if not self.wake.is_set():
+                            self.running = False
+                            return
+                latest = time.monotonic() + self.MAX_DELAY_SECONDS
+                while True:
+                    self.wake.clear()
+                    left = latest - time.monotonic()
+                    if left <= 0 or not self.wake.wait(min(self.QUIET_SECONDS, left)):
+                        break
+                if conn is None:
+                    conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as e:  # the next writer's checkpoint copies what this one did not
+            log.warning("checkpoint failed: %s", e)
+        finally:
+            self.running = False
+            if conn is not None:
+                conn.close()
+
+
+_checkpointers: dict[str, _Checkpointer] = {}
+_checkpointers_guard = threading.Lock()
