@@ -39,12 +39,16 @@ def _head(db: Database, uuid: str) -> Head | None:
     return _head_row(db, uuid)[0]
 
 
-def _head_row(db: Database, uuid: str) -> tuple[Head | None, int | None]:
-    """The record's head and its row id (None, None for a uuid not stored here)."""
+# What an edit needs of the record's row besides its head: (row id, doc_key, deleted).
+Stored = tuple[int, str, int]
+
+
+def _head_row(db: Database, uuid: str) -> tuple[Head | None, Stored | None]:
+    """The record's head and its row (None, None for a uuid not stored here)."""
     row = db.execute(
-        "SELECT form, post, revision, hash, id FROM records WHERE uuid = ?", [uuid]
+        "SELECT form, post, revision, hash, id, doc_key, deleted FROM records WHERE uuid = ?", [uuid]
     ).fetchone()
-    return (Head(*row[:4]), row[4]) if row else (None, None)
+    return (Head(*row[:4]), row[4:]) if row else (None, None)
 
 
 def save(db: Database, sub: Submission, at: str | None = None) -> Decision:
@@ -62,13 +66,13 @@ def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> l
 _UNREAD = object()
 
 
-def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, record_id: int | None = None,
+def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, stored: Stored | None = None,
            next_hash=_UNREAD, digest: str = "") -> Decision:
-    """Decide and write one revision. Sync passes what it has already read: the head, the row
-    id, the hash of the revision after the base (None: there is none) and the content hash."""
+    """Decide and write one revision. Sync passes what it has already read: the head and the
+    row, the hash of the revision after the base (None: there is none) and the content hash."""
     digest = digest or revision_hash(sub.answers, sub.deleted)
     if head is _UNREAD:
-        head, record_id = _head_row(db, sub.uuid)
+        head, stored = _head_row(db, sub.uuid)
     if next_hash is _UNREAD:
         next_hash = next(iter(revision_hashes(db, sub.uuid, head, sub.base_revision + 1)), None)
     if sub.origin and sub.base_revision and (head is None or (
@@ -82,7 +86,7 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, record_id: i
             hash=digest, stored_next_hash=next_hash,
         )
     if decision.outcome is Outcome.STORED:
-        write_revision(db, sub, decision.revision, digest, at, new=head is None, record_id=record_id)
+        write_revision(db, sub, decision.revision, digest, at, new=head is None, stored=stored)
     return decision
 
 
@@ -105,11 +109,11 @@ _DATA_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
-                   new: bool, feed: bool = True, record_id: int | None = None) -> None:
+                   new: bool, feed: bool = True, stored: Stored | None = None) -> None:
     """Write one decided revision: the record's head, its history, the change feed and search.
 
-    `feed=False` for a revision that came from central: it is not sent back to it. `record_id`:
-    the row id of a record that exists, if the caller has read it."""
+    `feed=False` for a revision that came from central: it is not sent back to it. `stored`:
+    the row of a record that exists, if the caller has read it (`_head_row`)."""
     definition = sub.definition
     made = sub.at or at
     data = _DATA_JSON(sub.answers)
@@ -125,11 +129,21 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
              sub.person],
         ).lastrowid
     else:
+        if stored is None:
+            stored = db.execute("SELECT id, doc_key, deleted FROM records WHERE uuid = ?",
+                                [sub.uuid]).fetchone()
+        record_id, stored_doc, stored_deleted = stored
+        # A column named in SET rewrites every index on it, changed or not: name only those that
+        # change (an edit seldom changes the document number, or deletes).
+        changed = [("doc_key", doc)] if doc != stored_doc else []
+        if int(sub.deleted) != stored_deleted:
+            changed.append(("deleted", int(sub.deleted)))
         db.execute(
             "UPDATE records SET form_version = ?, device = ?, updated_by = ?, updated_at = ?,"
-            " revision = ?, hash = ?, deleted = ?, data = ?, title = ?, doc_key = ? WHERE uuid = ?",
-            [definition.version, sub.device, sub.user, made, revision, digest, int(sub.deleted),
-             data, title, doc, sub.uuid],
+            f" revision = ?, hash = ?, data = ?, title = ?{''.join(f', {c} = ?' for c, _ in changed)}"
+            " WHERE id = ?",
+            [definition.version, sub.device, sub.user, made, revision, digest, data, title,
+             *(v for _, v in changed), record_id],
         )
     db.execute(
         "INSERT INTO revisions (uuid, revision, form_version, data, hash, deleted, device,"
@@ -144,8 +158,6 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
         )
     name = "" if sub.deleted else fold(title)
     if not new:
-        if record_id is None:
-            record_id = db.execute("SELECT id FROM records WHERE uuid = ?", [sub.uuid]).fetchone()[0]
         indexed = db.execute("SELECT name FROM records_search WHERE rowid = ?", [record_id]).fetchone()
         if indexed is not None and not sub.deleted and indexed[0] == name:
             return  # an edit that keeps the name: the search row stays as it is

@@ -183,7 +183,7 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         parent = db.execute("SELECT post FROM records WHERE uuid = ?", [sub.parent]).fetchone()
         if parent is None or parent[0] != sub.post:
             return _result(item, Decision(Outcome.REJECTED, 0, "unknown_parent"))
-    head, record_id = records._head_row(db, sub.uuid)
+    head, stored = records._head_row(db, sub.uuid)
     base_hash, next_hash = records.revision_hashes(db, sub.uuid, head, sub.base_revision,
                                                    sub.base_revision + 1)
     if head and (head.form, head.post) == (sub.definition.form, sub.post) and head.hash != item.hash \
@@ -197,7 +197,7 @@ def _apply_one(db: Database, item: Incoming, at: str, valid) -> dict:
         # Revisions this server lacks, from a device whose versions met this server's: the edit
         # stands on the device's version, not on this server's head.
         return _conflict(db, item, at, valid, base_known=False)
-    decision = records._apply(db, sub, at, head=head, record_id=record_id, next_hash=next_hash,
+    decision = records._apply(db, sub, at, head=head, stored=stored, next_hash=next_hash,
                               digest=item.hash)
     if decision.outcome is not Outcome.CONFLICT:
         return _result(item, decision)
