@@ -14,10 +14,10 @@ from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 10_000
 log = logging.getLogger(__name__)
-# Pages a connection keeps in memory (negative: KiB). A sync batch of 500 records dirties a few
-# thousand pages; with SQLite's default of 2 MB they spill to the WAL before the commit, and a
-# connection kept for many requests keeps its hot pages.
-CACHE_KIB = 32 * 1024
+# Pages a connection keeps in memory (negative: KiB), at most. A sync batch of 500 records
+# dirties about 1,500 pages (6 MB); with SQLite's default of 2 MB they spill to the WAL before the
+# commit. A server's connection, kept from request to request, also keeps its hot pages.
+CACHE_KIB = 16 * 1024
 # A server's connections leave copying the WAL back into the database to a thread of its own
 # (`checkpoint_soon`); this bound stays as a safety net, far above what one request writes.
 SERVING_AUTOCHECKPOINT_PAGES = 50_000
