@@ -19,7 +19,7 @@ Then, `--runs` times, so that a slow spell of this shared machine hits every sce
 * raw limit: the same gzip-compressed push bodies the client sends (`--batch` records each),
   POSTed with one `requests.Session` to the bare app, which gunzips and parses each body and
   inserts its records with one `executemany` in one transaction into a fresh database
-  (journal_mode=WAL, synchronous=FULL, a connection per request as fieldapp's);
+  (journal_mode=WAL, synchronous=FULL, a connection kept per serving thread as fieldapp's);
 * first sync: a fresh central (`fieldapp init --central`, `fieldapp serve`), warmed up by a
   20-record sync of another post, and a fresh copy of the field database (same records, same
   uuids), enrolled with a code from `sync.server.register`; `client.run` is timed;
@@ -250,19 +250,21 @@ def raw_app(directory: Path):
     from flask import Flask, jsonify, request
 
     app = Flask("raw")
+    kept = threading.local()
 
     def connect(name: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(directory / f"{name}.db"), isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        return conn
+        """The serving thread's connection, kept from request to request as fieldapp's are."""
+        conns = kept.__dict__.setdefault("conns", {})
+        if name not in conns:
+            conns[name] = sqlite3.connect(str(directory / f"{name}.db"), isolation_level=None)
+            conns[name].execute("PRAGMA journal_mode = WAL")
+            conns[name].execute("PRAGMA synchronous = FULL")
+        return conns[name]
 
     @app.post("/<name>/create")
     def create(name):
-        conn = connect(name)
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE,"
-                     " hash TEXT NOT NULL, data TEXT NOT NULL)")
-        conn.close()
+        connect(name).execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE,"
+                              " hash TEXT NOT NULL, data TEXT NOT NULL)")
         return jsonify(ok=True)
 
     @app.post("/<name>/push")
@@ -271,15 +273,12 @@ def raw_app(directory: Path):
         if request.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         items = json.loads(body)["records"]
-        conn = connect(name)  # per request, as fieldapp does (opened on `g`, closed on teardown)
-        try:
+        conn = connect(name)
+        with conn:  # BEGIN ... COMMIT, or ROLLBACK on an error
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("INSERT INTO t (uuid, hash, data) VALUES (?, ?, ?)", [
                 (r["uuid"], r["hash"], json.dumps(r["answers"], ensure_ascii=False, sort_keys=True))
                 for r in items])
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
         return jsonify(ok=True, stored=len(items))
 
     return app
