@@ -270,7 +270,8 @@ class _Pipeline:
             self.ahead = self.reader.submit(self._read, start, size)
 
     def take(self, start: int, size: int) -> _Batch | None:
-        """The batch read ahead, if it is the one wanted now (else it is read again here)."""
+        """The batch read ahead, if it is the one wanted now and holds something (else it is read
+        again here: whether the feed is done is decided on this thread, as it was read last)."""
         ahead, self.ahead = self.ahead, None
         if ahead is None:
             return None
@@ -278,7 +279,7 @@ class _Pipeline:
             batch = ahead.result()
         except Exception:  # noqa: BLE001 - read again on this thread, where an error is reported
             return None
-        return batch if (batch.start, batch.size) == (start, size) else None
+        return batch if batch.rows and (batch.start, batch.size) == (start, size) else None
 
     def send(self, batch: _Batch) -> Future:
         return self.sender.submit(self.central.post, "push", batch.body, compressed=True)
@@ -333,7 +334,7 @@ def _push_batches(db, pipeline, batch_size, progress, batches, results, on_progr
         # Central has applied this batch: the next one can go while this answer is noted here.
         sent = None
         following = pipeline.take(rows[-1]["seq"], batch_size)
-        if following is not None and following.rows:
+        if following is not None:
             sent = (following, pipeline.send(following))
             pipeline.read_ahead(following.rows[-1]["seq"], batch_size)
         messages = {r["uuid"]: r.get("message", "") for r in answered}

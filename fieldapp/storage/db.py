@@ -98,8 +98,8 @@ class _Checkpointer:
 
     It waits for a pause in the writes (QUIET_SECONDS without one, or MAX_DELAY_SECONDS at most):
     a burst of requests, such as a sync's batches, rewrites the same pages (an index's leaves)
-    again and again, and each is then copied into the database once rather than after every
-    request, off the disk while the burst still needs it."""
+    again and again; each is then copied into the database once rather than after every request,
+    and the copying keeps off the disk while the burst needs it."""
 
     IDLE_SECONDS = 5
     QUIET_SECONDS = 0.2

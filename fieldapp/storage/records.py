@@ -74,7 +74,7 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, stored: Stor
     if head is _UNREAD:
         head, stored = _head_row(db, sub.uuid)
     if next_hash is _UNREAD:
-        next_hash = next(iter(revision_hashes(db, sub.uuid, head, sub.base_revision + 1)), None)
+        next_hash = revision_hashes(db, sub.uuid, head, sub.base_revision + 1)[0]
     if sub.origin and sub.base_revision and (head is None or (
             sub.base_revision > head.revision and (head.form, head.post) == (sub.definition.form, sub.post))):
         # Central never stored the revisions the device made since its head (it refused them):
