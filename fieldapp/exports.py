@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def _count(db: Database, req: Request, since: int | None) -> int:
 
 
 def _as(flt: Filter, form: str) -> Filter:
-    return Filter(**{**flt.as_dict(), "form": form})
+    return replace(flt, form=form)
 
 
 def download_name(job: dict) -> str:

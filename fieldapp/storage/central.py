@@ -11,12 +11,9 @@ from sqlite_utils import Database
 from fieldapp.domain.filters import PERSON_FORMS, Filter
 from fieldapp.domain.text import doc_key
 from fieldapp.storage import records
-from fieldapp.storage.records import _fts_query
+from fieldapp.storage.db import snapshot
+from fieldapp.storage.records import _COLUMNS, _fts_query
 
-_COLUMNS = (
-    "id", "uuid", "form", "form_version", "post", "device", "created_by", "created_at", "updated_by",
-    "updated_at", "revision", "hash", "deleted", "data", "title", "doc_key", "parent", "person",
-)
 # When the record's first revision reached central (its own records: when it was made there).
 _RECEIVED = ("(SELECT coalesce(nullif(v.received_at, ''), v.created_at) FROM revisions v"
              " WHERE v.uuid = r.uuid AND v.revision = 1) AS received_at")
@@ -101,13 +98,15 @@ def stream(db: Database, flt: Filter, *, since_seq: int | None = None) -> Iterat
     """Every matching record, oldest first, read in one transaction: a consistent snapshot that
     posts' syncs do not block. Memory stays flat whatever the number of rows."""
     where, params = _where(flt, since_seq)
-    db.execute("BEGIN")
-    try:
-        cursor = db.conn.execute(f"{_SELECT} WHERE {where} ORDER BY r.id", params)
+    yield from map(_record, _rows(db, f"{_SELECT} WHERE {where} ORDER BY r.id", params))
+
+
+def _rows(db: Database, sql: str, params: list) -> Iterator[tuple]:
+    """The rows of a query, read from one snapshot a few hundred at a time."""
+    with snapshot(db):
+        cursor = db.conn.execute(sql, params)
         while rows := cursor.fetchmany(500):
-            yield from map(_record, rows)
-    finally:
-        db.execute("COMMIT")
+            yield from rows
 
 
 def last_seq(db: Database) -> int:
@@ -143,13 +142,7 @@ def stream_attendance(db: Database, flt: Filter, *, since_seq: int | None = None
     names = ("uuid", "person", "post", "device", "created_by", "created_at", "revision", "status", "note",
              "session", "session_date", "start_time", "end_time", "session_status", "course",
              "course_title", "course_area")
-    db.execute("BEGIN")
-    try:
-        cursor = db.conn.execute(sql, params)
-        while rows := cursor.fetchmany(500):
-            yield from (dict(zip(names, row, strict=True)) for row in rows)
-    finally:
-        db.execute("COMMIT")
+    yield from (dict(zip(names, row, strict=True)) for row in _rows(db, sql, params))
 
 
 def stream_courses(db: Database, flt: Filter) -> Iterator[tuple[dict, list[dict], list[dict], list[dict],
@@ -160,8 +153,7 @@ def stream_courses(db: Database, flt: Filter) -> Iterator[tuple[dict, list[dict]
     where, params = _where(replace(flt, form="course", nationality="", sex="", age_group="",
                                    migratory_status="", q=""), None)
     enrolled_where, enrolled_params = _where(replace(flt, form="enrolment", start="", end="", q=""), None)
-    db.execute("BEGIN")
-    try:
+    with snapshot(db):
         for row in db.conn.execute(f"{_SELECT} WHERE {where} ORDER BY r.id", params).fetchall():
             course = _record(row)
             sessions = records.children(db, course["uuid"], "session")
@@ -171,8 +163,6 @@ def stream_courses(db: Database, flt: Filter) -> Iterator[tuple[dict, list[dict]
             marks = records.children(db, [s["uuid"] for s in sessions], "attendance")
             certificates = records.children(db, course["uuid"], "certificate")
             yield course, sessions, enrolments, marks, certificates
-    finally:
-        db.execute("COMMIT")
 
 
 def person_answers(db: Database, ids: list[str]) -> dict[str, dict]:

@@ -56,6 +56,20 @@ def connect(path: str | Path, *, serving: bool = False) -> Database:
 
 
 @contextmanager
+def snapshot(db: Database) -> Iterator[Database]:
+    """A read transaction: every query inside sees the database as it was at the first one, and
+    writers (a post's sync) are not blocked meanwhile. Inside a transaction already, that one."""
+    begun = not db.conn.in_transaction
+    if begun:
+        db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if begun:
+            db.execute("COMMIT")
+
+
+@contextmanager
 def write(db: Database, *, durable: bool = True) -> Iterator[Database]:
     """A write transaction, serialized with every other writer: `with write(db): ...`.
 

@@ -68,9 +68,10 @@ def last_upto(db: Database, *, username: str, dataset: str, profile: str) -> int
 def interrupted(db: Database, running: set[str]) -> None:
     """Mark as failed the exports still 'running' that no job of this process is writing (the
     server stopped during them)."""
+    stale = [i for (i,) in db.execute("SELECT id FROM exports WHERE status = 'running'") if i not in running]
+    if not stale:
+        return  # the usual case: no write transaction for a page view
     with write(db):
-        rows = db.execute("SELECT id FROM exports WHERE status = 'running'").fetchall()
-        for (export_id,) in rows:
-            if export_id not in running:
-                db.execute("UPDATE exports SET status = 'failed', error = 'interrupted', finished_at = ?"
-                           " WHERE id = ?", [now(), export_id])
+        for export_id in stale:
+            db.execute("UPDATE exports SET status = 'failed', error = 'interrupted', finished_at = ?"
+                       " WHERE id = ? AND status = 'running'", [now(), export_id])

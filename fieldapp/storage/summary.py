@@ -17,6 +17,7 @@ from fractions import Fraction
 from sqlite_utils import Database
 
 from fieldapp.domain import trainings
+from fieldapp.storage.db import snapshot
 from fieldapp.storage.migrations import INTAKE_INDEXES, INTAKE_MONTH
 
 # Pairs of dimensions counted together, each from its index of migration 0006.
@@ -284,13 +285,7 @@ class Summary:
 
 def collect(db: Database, today: date, filters: Filters = Filters()) -> Summary:
     """Everything the summary page shows, read in one transaction so that the figures agree."""
-    begun = not db.conn.in_transaction
-    if begun:
-        db.execute("BEGIN")
-    try:
+    with snapshot(db):
         figures = courses(db, today, filters)
         return Summary(intakes(db, filters), participants_by_post(db, filters), figures,
                        training_by_post(figures), posts(db))
-    finally:
-        if begun:
-            db.execute("COMMIT")

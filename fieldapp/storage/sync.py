@@ -13,7 +13,7 @@ from fieldapp.domain.merge import merge
 from fieldapp.domain.records import Decision, Outcome, now, revision_hash
 from fieldapp.forms import schema
 from fieldapp.storage import records
-from fieldapp.storage.db import write
+from fieldapp.storage.db import snapshot, write
 
 # Central: devices -----------------------------------------------------------------------------
 
@@ -339,8 +339,7 @@ def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int) ->
     Returns (record states, accounts, new cursor, more to come). Read in one transaction, so the
     cursor never passes a change that was not read.
     """
-    db.execute("BEGIN")
-    try:
+    with snapshot(db):
         top = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
         rows = db.execute(
             "SELECT seq, uuid, kind FROM changes WHERE post = ? AND seq > ? AND seq <= ?"
@@ -355,8 +354,6 @@ def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int) ->
             "SELECT username, full_name, password_hash, role, post, active, session_generation"
             f" FROM users WHERE username IN ({', '.join('?' * len(account_names))}) AND post = ?",
             [*account_names, post])] if account_names else []
-    finally:
-        db.execute("COMMIT")
     return states, accounts, new_cursor, more
 
 

@@ -27,6 +27,15 @@ def allow(*roles: str, public: bool = False):
     return mark
 
 
+def only_in(bp, mode: str) -> None:
+    """Pages of one mode (field or central): in the other mode they answer 404, as if absent."""
+
+    @bp.before_request
+    def check_mode():
+        if current_app.config["MODE"] != mode:
+            abort(404)
+
+
 def password_stamp(password_hash: str) -> str:
     """A fingerprint of the password hash kept in the session: a new password ends old sessions."""
     key = current_app.secret_key.encode()

@@ -30,7 +30,7 @@ from fieldapp.forms.messages import message
 from fieldapp.forms.validate import validate
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from sync import client, protocol, server
 from sync.messages import error_text
@@ -56,10 +56,7 @@ class BundleForm(FlaskForm):
     bundle = FileField(lazy_gettext("Sync file from a post"), validators=[DataRequired()])
 
 
-@bp.before_request
-def central_only():
-    if current_app.config["MODE"] != "central":
-        abort(404)
+only_in(bp, "central")
 
 
 @bp.get("/")

@@ -28,9 +28,9 @@ from fieldapp.domain import roles
 from fieldapp.forms import export
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import exports as store
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
-from fieldapp.web.merged import FORM_TITLES, filter_context, parse_filter
+from fieldapp.web.merged import filter_context, form_titles, parse_filter
 
 bp = Blueprint("exports", __name__, url_prefix="/<lang>/central/exports")
 log = logging.getLogger(__name__)
@@ -41,10 +41,7 @@ _guard = threading.Lock()
 _slots: dict[str, threading.BoundedSemaphore] = {}
 
 
-@bp.before_request
-def central_only():
-    if current_app.config["MODE"] != "central":
-        abort(404)
+only_in(bp, "central")
 
 
 def _render(values, errors: dict, flt, filter_errors: dict, status: int = 200):
@@ -53,17 +50,20 @@ def _render(values, errors: dict, flt, filter_errors: dict, status: int = 200):
         store.interrupted(db, set(_running))
     return render_template(
         "central/exports.html", form=FlaskForm(), picked=values, export_errors=errors,
-        datasets=DATASET_TITLES, formats=FORMAT_TITLES,
+        datasets=dataset_titles(), formats=FORMAT_TITLES,
         mine=store.log(db, username=g.user["username"], limit=20), audit=store.log(db, limit=100),
         hide_form=True,
         **filter_context(flt, filter_errors)), status
 
 
-DATASET_TITLES = {
-    **FORM_TITLES,
-    exports.ATTENDANCE: export.N_("Attendance, one row per person and session"),
-    exports.PARTICIPANTS: export.N_("Per-participant summary of each course"),
-}
+def dataset_titles() -> dict[str, str]:
+    return {
+        **form_titles(),
+        exports.ATTENDANCE: export.N_("Attendance, one row per person and session"),
+        exports.PARTICIPANTS: export.N_("Per-participant summary of each course"),
+    }
+
+
 FORMAT_TITLES = {"csv": export.N_("CSV (Excel, SPSS, R)"), "xlsx": export.N_("Excel workbook (XLSX)"),
                  "jsonl": export.N_("JSON Lines")}
 
@@ -158,7 +158,7 @@ def _status_text(status: str, rows: int, total: int) -> str:
 @allow(*roles.CENTRAL_ANALYSTS)
 def show(export_id):
     job = _mine(export_id)
-    return render_template("central/export.html", job=job, state=_state(job), datasets=DATASET_TITLES,
+    return render_template("central/export.html", job=job, state=_state(job), datasets=dataset_titles(),
                            formats=FORMAT_TITLES)
 
 

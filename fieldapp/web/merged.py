@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from functools import cache
+
+from flask import Blueprint, current_app, g, render_template, request
 from flask_babel import gettext
 
 from fieldapp import exports
@@ -10,19 +12,18 @@ from fieldapp.domain import filters, roles
 from fieldapp.forms import schema
 from fieldapp.forms.builder import choices
 from fieldapp.storage import central
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 
 bp = Blueprint("merged", __name__, url_prefix="/<lang>/central")
 
-# Form names as people read them (the definitions' titles are the msgids).
-FORM_TITLES = {form: schema.get(form).title for form in filters.FORMS}
+@cache
+def form_titles() -> dict[str, str]:
+    """Form names as people read them (the definitions' titles are the msgids)."""
+    return {form: schema.get(form).title for form in filters.FORMS}
 
 
-@bp.before_request
-def central_only():
-    if current_app.config["MODE"] != "central":
-        abort(404)
+only_in(bp, "central")
 
 
 def parse_filter(args) -> tuple[filters.Filter, dict[str, str]]:
@@ -35,7 +36,7 @@ def filter_context(flt: filters.Filter, errors: dict) -> dict:
     """What the filter form shows: the choices of every list, the current values and errors."""
     intake = schema.get("intake")
     return {
-        "flt": flt, "errors": errors, "values": request.args, "form_titles": FORM_TITLES,
+        "flt": flt, "errors": errors, "values": request.args, "form_titles": form_titles(),
         "posts": central.posts(get_db()), "courses": central.courses(get_db()),
         "countries": choices(intake.fields_by_name["nationality"]),
         "choice_fields": [intake.fields_by_name[n] for n in ("sex", "age_group", "migratory_status")],

@@ -18,7 +18,7 @@ from fieldapp.forms import display, schema
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import persons as store
 from fieldapp.storage import records
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.errors import render_error
 
@@ -45,10 +45,7 @@ REFUSALS = {
 }
 
 
-@bp.before_request
-def central_only():
-    if current_app.config["MODE"] != "central":
-        abort(404)
+only_in(bp, "central")
 
 
 def _refused(code: str):

@@ -10,7 +10,7 @@ from datetime import date
 
 from babel import numbers
 from babel.dates import format_skeleton
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import format_decimal, format_percent, get_locale, gettext
 from markupsafe import Markup  # charts escape every text they draw
 
@@ -18,7 +18,7 @@ from fieldapp.domain import charts, roles
 from fieldapp.forms import schema
 from fieldapp.forms.builder import choice_label
 from fieldapp.storage import summary
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 
 bp = Blueprint("summary", __name__, url_prefix="/<lang>/central/summary")
@@ -29,10 +29,7 @@ ATTENDANCE_BARS = 20  # the most recent courses with a session held
 MAX_MONTHS = 120  # a longer span lists only the months that have intakes
 
 
-@bp.before_request
-def central_only():
-    if current_app.config["MODE"] != "central":
-        abort(404)
+only_in(bp, "central")
 
 
 def _filters(posts: list[str]) -> tuple[summary.Filters, list[str]]:

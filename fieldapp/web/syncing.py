@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from fieldapp.domain import roles
 from fieldapp.forms import schema
 from fieldapp.storage import sync as store
-from fieldapp.web.access import allow
+from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from sync import bundle, client, jobs, protocol
 from sync.messages import error_text
@@ -58,10 +58,7 @@ class ReceiptForm(FlaskForm):
                         validators=[DataRequired()])
 
 
-@bp.before_request
-def field_only():
-    if current_app.config["MODE"] != "field":
-        abort(404)
+only_in(bp, "field")
 
 
 def error_message(error: dict | None) -> str:
