@@ -22,9 +22,11 @@ from sqlite_utils import Database
 
 from fieldapp.domain import filters, trainings
 from fieldapp.domain.filters import Filter
+from fieldapp.domain.persons import PERSON_FORMS
 from fieldapp.forms import countries, export, schema, writers
-from fieldapp.storage import central
+from fieldapp.storage import central, persons
 from fieldapp.storage import exports as store
+from fieldapp.storage.db import snapshot
 
 N_ = export.N_
 
@@ -141,8 +143,9 @@ def write(db: Database, job: dict, path: Path, *, secret_key: str,
                              headers=job["options"]["headers"], profile=job["profile"],
                              key=pseudonym_key(secret_key))
     flt = Filter(**{"form": "intake", **job["filters"]})
-    columns, rows, codebook = _tables(db, job["dataset"], flt, options, job["since_seq"])
-    return writers.write(job["format"], path, columns, rows, codebook=codebook, progress=progress)
+    with snapshot(db):  # the merges and the records as they were at one moment
+        columns, rows, codebook = _tables(db, job["dataset"], flt, options, job["since_seq"])
+        return writers.write(job["format"], path, columns, rows, codebook=codebook, progress=progress)
 
 
 def run(db: Database, job: dict, folder: Path, *, secret_key: str,
@@ -172,17 +175,32 @@ def run(db: Database, job: dict, folder: Path, *, secret_key: str,
 
 
 def _tables(db: Database, dataset: str, flt: Filter, options: export.Options, since: int | None):
-    """(columns, rows, (codebook columns, codebook rows)) of a data set."""
+    """(columns, rows, (codebook columns, codebook rows)) of a data set. Persons merged at central
+    appear as the person they were merged into (`person_id`), in every data set."""
+    merged = persons.links(db)
     if dataset == ATTENDANCE:
-        return (_derived_columns(ATTENDANCE_COLUMNS, options),
-                _attendance_rows(db, flt, options, since), _derived_codebook(ATTENDANCE_COLUMNS, options))
+        return (_derived_columns(ATTENDANCE_COLUMNS, options), _attendance_rows(db, flt, options, since,
+                                                                               merged),
+                _derived_codebook(ATTENDANCE_COLUMNS, options))
     if dataset == PARTICIPANTS:
-        return (_derived_columns(PARTICIPANT_COLUMNS, options), _participant_rows(db, flt, options),
+        return (_derived_columns(PARTICIPANT_COLUMNS, options), _participant_rows(db, flt, options, merged),
                 _derived_codebook(PARTICIPANT_COLUMNS, options))
     definition = schema.get(dataset)
     records = central.stream(db, _as(flt, dataset), since_seq=since)
+    if merged:
+        records = _merged_into(records, merged, own=dataset in PERSON_FORMS)
     return (export.columns(definition, options), export.rows(definition, records, options),
             export.codebook(definition, options))
+
+
+def _merged_into(records, merged: dict[str, str], *, own: bool):
+    """The records, each pointing at the person it is about as that person now is: a registration
+    or intake of a merged person (`own`) points at the survivor instead of at itself."""
+    for record in records:
+        person = record.get("person") or (record["uuid"] if own else "")
+        if person in merged:
+            record = {**record, "person": merged[person]}
+        yield record
 
 
 # The derived tables: (variable, English label, codebook type, kept in the pseudonymised profile).
@@ -297,10 +315,11 @@ def _cells(specs, values: dict, options: export.Options) -> list:
     return row
 
 
-def _attendance_rows(db: Database, flt: Filter, options: export.Options, since: int | None):
+def _attendance_rows(db: Database, flt: Filter, options: export.Options, since: int | None,
+                     merged: dict[str, str]):
     batch: list[dict] = []
     for mark in central.stream_attendance(db, flt, since_seq=since):
-        batch.append(mark)
+        batch.append({**mark, "person": merged.get(mark["person"], mark["person"])})
         if len(batch) == 500:
             yield from _attendance_batch(db, batch, options)
             batch = []
@@ -317,9 +336,17 @@ def _attendance_batch(db: Database, batch: list[dict], options: export.Options):
         yield _cells(ATTENDANCE_COLUMNS, values, options)
 
 
-def _participant_rows(db: Database, flt: Filter, options: export.Options):
+def _participant_rows(db: Database, flt: Filter, options: export.Options, merged: dict[str, str]):
     today = date.today()
     for course, sessions, enrolments, marks, certificates in central.stream_courses(db, flt):
+        if merged:  # one row per person as the person now is, their marks and certificate together
+            enrolments, marks, certificates = (
+                [{**r, "person": merged.get(r["person"], r["person"])} for r in rows]
+                for rows in (enrolments, marks, certificates))
+            first: dict[str, dict] = {}
+            for e in enrolments:
+                first.setdefault(e["person"], e)
+            enrolments = list(first.values())
         held = [trainings.Session(s["uuid"], date.fromisoformat(s["answers"]["date"]),
                                   time.fromisoformat(s["answers"]["start_time"]),
                                   time.fromisoformat(s["answers"]["end_time"]),

@@ -297,3 +297,29 @@ def test_the_command_line_exports_with_a_progress_bar(tmp_path, central_app, dat
     assert "sex: Choose one of the answers in the list." in bad.stderr
     assert "--purpose:" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_exports_show_a_merged_person_as_the_person_kept(staff, data, central_app):  # noqa: F811
+    from fieldapp.storage import persons as person_store
+
+    db = storage_db.connect(central_app.config["DATABASE"])
+    person_store.set_verdict(db, data["rosa"], data["ana"], "merged", by="central")  # Ana is Rosa
+    db.close()
+
+    def export(dataset: str) -> list[dict]:
+        job = _start(staff, dataset=dataset, profile="full", purpose="Informe")
+        return _zip_csv(_download(staff, job))[0]
+
+    intakes = {r["record_id"]: r["person_id"] for r in export("intake")}
+    assert intakes[data["ana"]] == intakes[data["rosa"]] == data["rosa"]
+    assert intakes[data["juan"]] == data["juan"]
+    marks = export("attendance_table")
+    assert sorted(r["person_id"] for r in marks) == sorted([data["rosa"]] * 2 + [data["juan"]] * 2)
+    summary = {r["person_id"]: r for r in export("participant_summary")}
+    assert set(summary) == {data["rosa"], data["juan"]}
+    assert (summary[data["rosa"]]["sessions_attended"], summary[data["rosa"]]["certified"]) == ("2", "yes")
+
+    db = storage_db.connect(central_app.config["DATABASE"])
+    person_store.set_verdict(db, data["rosa"], data["ana"], "unmerged", by="central")  # undone
+    db.close()
+    assert {r["person_id"] for r in export("participant_summary")} == {data["ana"], data["juan"]}
