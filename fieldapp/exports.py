@@ -179,8 +179,8 @@ def _tables(db: Database, dataset: str, flt: Filter, options: export.Options, si
     appear as the person they were merged into (`person_id`), in every data set."""
     merged = persons.links(db)
     if dataset == ATTENDANCE:
-        return (_derived_columns(ATTENDANCE_COLUMNS, options), _attendance_rows(db, flt, options, since,
-                                                                               merged),
+        marks = _attendance_rows(db, flt, options, since, merged)
+        return (_derived_columns(ATTENDANCE_COLUMNS, options), marks,
                 _derived_codebook(ATTENDANCE_COLUMNS, options))
     if dataset == PARTICIPANTS:
         return (_derived_columns(PARTICIPANT_COLUMNS, options), _participant_rows(db, flt, options, merged),
