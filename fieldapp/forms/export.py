@@ -200,7 +200,14 @@ def pseudonym(value: str, key: bytes) -> str:
     """A stable keyed hash of an id: the same id and key always give the same 16 hex digits."""
     if not value:
         return ""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+    keyed = _keyed(key).copy()  # copying the keyed state costs less than keying anew
+    keyed.update(value.encode())
+    return keyed.hexdigest()[:PSEUDONYM_HEX]
+
+
+@lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def neutralise(value):
@@ -341,7 +348,10 @@ def _row_function(definition: FormDefinition, options: Options, specs, answers) 
         person = record.get("person") or (uuid if person_form else "")
         parent = record.get("parent") or ""
         if hashed is not None:
-            uuid, person, parent = hashed(uuid, key), hashed(person, key), hashed(parent, key)
+            own = person == uuid  # a registration is its own person: one hash for both
+            uuid = hashed(uuid, key)
+            person = uuid if own else hashed(person, key)
+            parent = hashed(parent, key)
         cells = [uuid, person or None, parent or None,
                  *[None if v == "" else v for v in map(record.get, provenance)]]
         if deleted:
