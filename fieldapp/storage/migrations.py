@@ -312,6 +312,36 @@ def person_pairs(db: Database) -> None:
     """)
 
 
+@migrations(name="0009_revisions_rowid")
+def revisions_rowid(db: Database) -> None:
+    # A WITHOUT ROWID table keeps each row, ~1 KB of answers, inside its primary key's b-tree:
+    # every insert rewrote random leaves and their overflow pages (docs/benchmarks.md, Sync).
+    # Same columns and key, as an ordinary table. One statement at a time, so that the whole
+    # migration can run in one transaction.
+    db.execute("""
+    CREATE TABLE revisions_new (
+        uuid TEXT NOT NULL REFERENCES records (uuid),
+        revision INTEGER NOT NULL,
+        form_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        device TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        received_at TEXT NOT NULL DEFAULT '',
+        origin TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (uuid, revision)
+    )""")
+    db.execute("""
+    INSERT INTO revisions_new (uuid, revision, form_version, data, hash, deleted, device, created_by,
+        created_at, received_at, origin)
+    SELECT uuid, revision, form_version, data, hash, deleted, device, created_by, created_at,
+        received_at, origin FROM revisions ORDER BY uuid, revision""")
+    db.execute("DROP TABLE revisions")
+    db.execute("ALTER TABLE revisions_new RENAME TO revisions")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]
