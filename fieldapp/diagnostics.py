@@ -162,7 +162,7 @@ def gather(config, instance: str | Path, *, full: bool = False, now: datetime | 
     readings = rules.Readings(
         now=now, mode=mode, db_exists=db.exists, db_bytes=db.bytes, integrity=tuple(db.integrity),
         free_bytes=free_bytes(config, instance), backup_at=backup["at"] if backup else None,
-        backup_unreadable=unreadable, enrolled=db.enrolled,
+        backup_unreadable=unreadable, enrolled=db.enrolled if db.readable else None,
         last_sync=_utc(datetime.fromisoformat(db.last_sync)) if db.last_sync else None,
         pending=db.pending, refused=db.refused, clock_offset=db.clock_offset,
         cert_expires=certs.expires if certs else None, ca_expires=_ca_expires(instance),
@@ -209,7 +209,9 @@ def rows(report: Report, gettext: Callable[..., str], lang: str = "en") -> list[
         (gettext("Last backup"), never if report.backup is None else
          f"{_when(report.backup['at'], r.now)} · {report.backup['path']}"),
     ]
-    if r.mode == "field":
+    if r.mode == "field" and r.enrolled is None:
+        lines.append((gettext("Last successful sync"), unknown))
+    elif r.mode == "field":
         lines += [
             (gettext("Central server"), report.central_url or gettext("not enrolled")),
             (gettext("Last successful sync"), _when(r.last_sync, r.now) or never),

@@ -43,7 +43,7 @@ class Readings:
     free_bytes: int | None = None
     backup_at: datetime | None = None  # the last successful backup; None: never
     backup_unreadable: bool = False  # instance/last-backup.json exists but cannot be read
-    enrolled: bool = False
+    enrolled: bool | None = False  # None: the database could not be read, sync is unknown
     last_sync: datetime | None = None
     pending: int = 0  # changes not yet acknowledged by central
     refused: int = 0  # records central refused, waiting for a correction
@@ -77,7 +77,7 @@ def check(r: Readings, t: Thresholds) -> list[Finding]:
         if r.free_bytes < needed:
             found.append(Finding("low_disk", {"free_mb": r.free_bytes // MB, "needed_mb": needed // MB}))
     found += _backup(r, t)
-    if r.mode == "field":
+    if r.mode == "field" and r.enrolled is not None:
         found += _sync(r, t)
     found += _certificate("cert", r.cert_expires, r.now, t.cert_days)
     found += _certificate("ca", r.ca_expires, r.now, t.cert_days)

@@ -19,6 +19,7 @@ class DatabaseHealth:
     """Readings of one database file. `integrity` is SQLite's answer: ["ok"] or the problems."""
 
     exists: bool = True
+    readable: bool = True  # False when SQLite raised an error: the readings below are unknown
     bytes: int = 0  # the database file and its WAL
     integrity: list[str] = field(default_factory=lambda: ["ok"])
     schema: str = ""
@@ -40,14 +41,14 @@ def read(path: str | Path, *, mode: str = "field", full: bool = False) -> Databa
     (its error goes in `integrity`), never an exception."""
     path = Path(path)
     if not path.exists():
-        return DatabaseHealth(exists=False, integrity=[])
+        return DatabaseHealth(exists=False, readable=False, integrity=[])
     wal = path.with_name(path.name + "-wal")
     health = DatabaseHealth(bytes=path.stat().st_size + (wal.stat().st_size if wal.exists() else 0))
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                                timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as e:
-        health.integrity = [str(e)]
+        health.integrity, health.readable = [str(e)], False
         return health
     try:
         db = Database(conn)
@@ -58,7 +59,7 @@ def read(path: str | Path, *, mode: str = "field", full: bool = False) -> Databa
         if mode == "field" and db["sync_state"].exists():
             _sync(db, health)
     except sqlite3.Error as e:
-        health.integrity = [str(e)]
+        health.integrity, health.readable = [str(e)], False
     finally:
         conn.close()
     return health
