@@ -365,10 +365,13 @@ def open_command(ctx, port, print_only):
 
     from fieldapp import local_url
 
-    app = _app(ctx)
-    url = local_url.find(app.config, port)
+    try:
+        settings = _app(ctx).config
+    except (click.ClickException, OSError):  # a desktop user may not read the service's instance
+        settings = config.DEFAULTS
+    url = local_url.find(settings, port)
     if url is None:
-        url = local_url.http(app.config, port)
+        url = local_url.http(settings, port)
         click.echo(_("fieldapp does not answer at %(url)s: start it (the service, or `fieldapp "
                      "serve`).", url=url), err=True)
     if print_only or not webbrowser.open(url):
