@@ -1,8 +1,9 @@
-"""The `fieldapp` command: init, serve, users, tls, translations."""
+"""The `fieldapp` command: init, serve, users, tls, sync, doctor, open, translations."""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import signal
 import subprocess
 import sys
@@ -11,13 +12,31 @@ from pathlib import Path
 
 import click
 
-from fieldapp import accounts, config, i18n, tls
+from fieldapp import accounts, config, i18n, logs, tls
 from fieldapp.domain.roles import ADMIN, ROLES
 from fieldapp.i18n import cli_gettext as _
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import migrations, users
 
 REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("fieldapp.cli")
+
+
+class _LoggedGroup(click.Group):
+    """The command group, noting in the log file how each command ended (never its arguments,
+    which can hold a name)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except click.ClickException as e:
+            log.warning("%s stopped: %s", ctx.command_path, type(e).__name__)
+            raise
+        except Exception:
+            log.exception("%s failed", ctx.command_path)
+            raise
 
 
 def _app(ctx: click.Context):
@@ -27,7 +46,19 @@ def _app(ctx: click.Context):
     if not (path / config.CONFIG_FILE).exists():
         raise click.ClickException(
             _("No instance at %(path)s. Run `fieldapp init` first.", path=str(path)))
-    return create_app(instance=path)
+    app = create_app(instance=path)
+    if not ctx.obj.get("logging"):
+        ctx.obj["logging"] = logs.setup(app.config, path,
+                                        "server" if ctx.command.name == "serve" else "commands")
+        ctx.find_root().call_on_close(logs.close)
+        log.info("%s (fieldapp %s)", ctx.command_path, _version())
+    return app
+
+
+def _version() -> str:
+    from fieldapp.diagnostics import version
+
+    return version()
 
 
 def _ensure_tls(app) -> tls.TLSFiles:
@@ -47,7 +78,7 @@ def _open_db(ctx: click.Context):
     return app, db
 
 
-@click.group(help=_("fieldapp: offline-first field data collection."))
+@click.group(cls=_LoggedGroup, help=_("fieldapp: offline-first field data collection."))
 @click.option("--instance", envvar="FIELDAPP_INSTANCE", default=None, metavar="DIR",
               help=_("Instance folder (configuration and database). Default: ./instance"))
 @click.pass_context
@@ -137,6 +168,7 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     app.config["SESSION_COOKIE_SECURE"] = True
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
     server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))
+    server.error_log = _cheroot_log  # to the log file (cheroot writes to stderr by itself)
     if host in ("0.0.0.0", ""):
         hosts = [ip for ip in tls.local_addresses()[1] if ipaddress.ip_address(ip).version == 4]
     else:
@@ -147,6 +179,7 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     except OSError as e:
         raise click.ClickException(_("Cannot listen on %(host)s port %(port)s: %(error)s",
                                      host=host, port=port, error=str(e))) from e
+    log.info("serving HTTPS on %s port %s", host, port)
     click.echo(_("fieldapp ready at:"))
     for url in urls:
         click.echo(f"  {url}")
@@ -164,8 +197,13 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
     while serving.is_alive() and not stopping.wait(0.5):
         pass
     click.echo(_("Stopping."))
+    log.info("stopping")
     server.stop()
     serving.join(server.shutdown_timeout)
+
+
+def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    logging.getLogger("cheroot").log(level, "%s", msg, exc_info=traceback)
 
 
 @main.group(help=_("Manage accounts."))
@@ -276,6 +314,68 @@ def tls_show(ctx):
     click.echo(_("Server certificate covers: %(names)s", names=", ".join(files.names)))
     click.echo(_("Server certificate valid until: %(date)s (renewed by `fieldapp serve --https`)",
                  date=files.expires.date().isoformat()))
+
+
+@main.command(help=_("Check this server's health: version, database, disk, backup, sync, clock and "
+                       "certificates, each problem with what to do. Exit status 1 when there is a "
+                       "problem."))
+@click.option("--bundle", "bundle_path", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, writable=True),
+              help=_("Also write a support file (zip: logs, diagnostics, settings without secrets; no "
+                     "database, no personal data) to send to the central office."))
+@click.pass_context
+def doctor(ctx, bundle_path):
+    from fieldapp import diagnostics
+
+    app = _app(ctx)
+    report = diagnostics.gather(app.config, app.instance_path, full=True)
+    rows = diagnostics.rows(report, _, i18n.cli_language())
+    width = max(len(label) for label, _value in rows)
+    for label, value in rows:
+        click.echo(f"  {label:<{width}}  {value}")
+    click.echo()
+    if report.ok:
+        click.echo(_("No problems found."))
+    else:
+        click.echo(_("Problems found: %(n)s", n=len(report.findings)))
+        for finding in report.findings:
+            what, todo = diagnostics.message(finding, _)
+            click.echo(f"  ✗ {what}")
+            click.echo("    " + _("What to do: %(advice)s", advice=todo))
+    log.info("doctor: %s", ", ".join(f.code for f in report.findings) or "ok")
+    if bundle_path:
+        try:
+            diagnostics.write_bundle(bundle_path, report, app.config, app.instance_path, _)
+        except OSError as e:
+            raise click.ClickException(_("Cannot write %(path)s: %(error)s", path=bundle_path,
+                                         error=e.strerror or type(e).__name__)) from e
+        click.echo(_("Support file written to %(path)s: send it to the central office.",
+                     path=bundle_path))
+    ctx.exit(0 if report.ok else 1)
+
+
+@main.command("open", help=_("Open fieldapp in this computer's web browser (HTTPS if it is served "
+                             "with --https, else HTTP)."))
+@click.option("--port", default=None, type=int,
+              help=_("The port fieldapp serves on. Default: 8443 over HTTPS, else PORT from config."))
+@click.option("--print", "print_only", is_flag=True, help=_("Print the address instead of opening it."))
+@click.pass_context
+def open_command(ctx, port, print_only):
+    import webbrowser
+
+    from fieldapp import local_url
+
+    try:
+        settings = _app(ctx).config
+    except (click.ClickException, OSError):  # a desktop user may not read the service's instance
+        settings = config.DEFAULTS
+    url = local_url.find(settings, port)
+    if url is None:
+        url = local_url.http(settings, port)
+        click.echo(_("fieldapp does not answer at %(url)s: start it (the service, or `fieldapp "
+                     "serve`).", url=url), err=True)
+    if print_only or not webbrowser.open(url):
+        click.echo(url)
 
 
 def _field_db(ctx):

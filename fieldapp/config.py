@@ -40,6 +40,20 @@ DEFAULTS = {
     # may run at once (more wait their turn).
     "EXPORT_DIR": "",
     "EXPORT_WORKERS": 2,
+    # Log files (empty LOG_DIR: <instance>/logs): rotated at LOG_MAX_BYTES, LOG_BACKUPS kept.
+    "LOG_DIR": "",
+    "LOG_MAX_BYTES": 1_000_000,
+    "LOG_BACKUPS": 5,
+    "LOG_LEVEL": "INFO",
+    # `fieldapp doctor` and the diagnostics page: when a reading becomes a problem.
+    "DOCTOR_MIN_FREE_MB": 1024,
+    "DOCTOR_BACKUP_DAYS": 7,
+    "DOCTOR_SYNC_DAYS": 7,
+    "DOCTOR_PENDING_MAX": 1000,
+    "DOCTOR_CLOCK_SECONDS": 300,
+    "DOCTOR_CERT_DAYS": 21,
+    # For tests only: a free-space reading in bytes that replaces the disk's (a disk cannot be filled).
+    "DOCTOR_FREE_BYTES": None,
 }
 
 

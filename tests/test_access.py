@@ -17,6 +17,7 @@ EVERYONE = {"officer", "supervisor", "central", "admin"}
 DEVICE_SETUP = {"supervisor", "admin"}
 SYNC_OPERATORS = {"supervisor", "admin"}
 CENTRAL_DASHBOARD = {"central", "admin"}
+DIAGNOSTICS = {"supervisor", "admin"}
 
 # endpoint -> who may use it. A new route must be added here, or test_matrix_covers_every_route fails.
 EXPECTED = {
@@ -89,6 +90,8 @@ EXPECTED = {
     "persons.undo": {"central"},
     "persons.person": {"central"},
     "summary.index": {"central"},
+    "diagnostics.index": DIAGNOSTICS,
+    "diagnostics.bundle": DIAGNOSTICS,
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
 MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
@@ -200,7 +203,7 @@ def test_every_route_for_every_role(app, world, client_as, who, mode):
         else:
             assert response.status_code == 403, where
         if not (role in READERS and _sees_post_a(who)):
-            assert "María José" not in response.text, where
+            assert "María José".encode() not in response.data, where  # bytes: a zip is no text
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -43,3 +43,5 @@ def may_see_post(role: str, user_post: str | None, record_post: str) -> bool:
 
 def may_see_sensitive(role: str) -> bool:
     return role in SENSITIVE_READERS
+# Who sees the server's diagnostics (disk, backups, sync, certificates) and downloads the support file.
+DIAGNOSTICS = (SUPERVISOR, ADMIN)
