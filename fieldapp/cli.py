@@ -552,15 +552,26 @@ def devices_group():
 @devices_group.command("add", help=_("Register a device of a post; prints its one-time enrolment code."))
 @click.argument("post")
 @click.argument("name")
+@click.option("--replaces", default=None, metavar="DEVICE_ID",
+              help=_("The id of a device of the same post that this one replaces (lost, stolen or "
+                     "broken): it is revoked at once."))
 @click.pass_context
-def devices_add(ctx, post, name):
+def devices_add(ctx, post, name, replaces):
+    from fieldapp.storage import sync as store
     from sync import server
 
     app, db = _central_db(ctx)
     post = post.strip().upper()
     if accounts.rules.check_post("officer", post) or post == app.config["POST"]:
         raise click.BadParameter(accounts.message("invalid_post"), param_hint="POST")
-    device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli")
+    try:
+        device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli",
+                                          replaces=replaces.strip() if replaces else None)
+    except store.ReplaceRefused as e:
+        raise click.BadParameter(_("No device %(id)s of post %(post)s.", id=replaces, post=post),
+                                 param_hint="--replaces") from e
+    if replaces:
+        click.echo(_("Device %(id)s replaced: its token no longer works.", id=replaces.strip()))
     click.echo(_("Device %(id)s registered for post %(post)s.", id=device_id, post=post))
     click.echo(_("Enrolment code (valid 7 days, shown only once): %(code)s", code=code))
 

@@ -195,11 +195,12 @@ def _when(moment: datetime | None, now: datetime) -> str:
 def rows(report: Report, gettext: Callable[..., str], lang: str = "en") -> list[tuple[str, str]]:
     """The readings as (label, value) lines, for the page and the terminal."""
     r, never, unknown = report.readings, gettext("never"), gettext("unknown")
-    integrity = ("ok" if r.integrity == ("ok",) else gettext("damaged")) if r.db_exists else \
+    integrity = (gettext("intact") if r.integrity == ("ok",) else gettext("damaged")) if r.db_exists else \
         gettext("missing")
     lines = [
         (gettext("fieldapp version"), report.version),
-        (gettext("Mode"), f"{r.mode} · {report.post}"),
+        (gettext("Mode"), (gettext("central server") if r.mode == "central" else gettext("field server"))
+         + f" · {report.post}"),
         (gettext("Schema version"), report.schema + (
             " " + gettext("(%(n)s migrations to apply at the next start)", n=report.schema_pending)
             if report.schema_pending else "")),

@@ -15,7 +15,7 @@ from fieldapp.domain.records import now
 from fieldapp.forms import schema
 from fieldapp.forms.builder import answers_as_formdata
 from fieldapp.forms.validate import validate
-from fieldapp.storage import records
+from fieldapp.storage import records, subjects
 from fieldapp.storage import sync as store
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
@@ -25,6 +25,7 @@ from sync.client import SyncError
 from sync.protocol import ProtocolError
 
 bp = Blueprint("sync", __name__, url_prefix="/<lang>/sync/v1")
+DEFAULT_RETENTION_DAYS = 30
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -69,6 +70,9 @@ RECORD_MESSAGES = {
                                "the central office."),
     "unknown_parent": lazy_gettext("The course or session this record belongs to did not reach the "
                                    "central server (it was refused). Correct that one first."),
+    "erased": lazy_gettext("This record, or the person it is about, was erased at the central "
+                           "office at the person's request: it is not kept. The post erases its "
+                           "copy at its next sync."),
     "central_only": lazy_gettext("Only the central office makes this kind of record (a verdict on "
                                  "duplicate persons): a post cannot send one. Tell the central office."),
     "conflict": lazy_gettext("This record was also changed at the central office. Both versions "
@@ -183,22 +187,37 @@ def enrol():
                     "protocol": protocol.VERSION})
 
 
-def register(db, *, post: str, name: str, by: str) -> tuple[str, str]:
-    """Register a device of a post; returns its id and the one-time enrolment code (7 days)."""
+def register(db, *, post: str, name: str, by: str, replaces: str | None = None) -> tuple[str, str]:
+    """Register a device of a post; returns its id and the one-time enrolment code (7 days).
+
+    `replaces`: the id of a device of the same post that this one replaces (a lost, stolen or
+    broken laptop), revoked at once (store.ReplaceRefused if it is not a device of that post)."""
     code = protocol.new_code()
     device_id = str(uuidlib.uuid4())
     expires = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     store.add_device(db, device=device_id, post=post, name=name, by=by, expires=expires,
-                     code_hash=protocol.secret_hash(protocol.normalise_code(code)))
+                     code_hash=protocol.secret_hash(protocol.normalise_code(code)), replaces=replaces)
     return device_id, code
 
 
-def check(raw, post: str, origin: str, today: date) -> store.Incoming | dict:
+def retention_days(config) -> int:
+    """FIELD_RETENTION_DAYS: how long a post keeps personal data after central received it; a pull
+    does not send a device the persons older than that (0: no limit)."""
+    try:
+        return max(0, int(config.get("FIELD_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)))
+    except (TypeError, ValueError):
+        return DEFAULT_RETENTION_DAYS
+
+
+def check(raw, post: str, origin: str, today: date, erased: frozenset[str] = frozenset()
+          ) -> store.Incoming | dict:
     """A pushed revision, checked: ready to apply, or the rejection to answer (ProtocolError for
-    what is not shaped as the protocol says)."""
+    what is not shaped as the protocol says). `erased`: uuids erased here (records and persons)."""
     item = protocol.parse_item(raw)
     if item.form in persons.CENTRAL_FORMS:  # central alone decides which persons are one
         return rejection(item.uuid, item.revision, "central_only")
+    if item.uuid in erased or item.person in erased:  # an old copy never brings the data back
+        return rejection(item.uuid, item.revision, "erased")
     definition = schema.get(item.form, item.version)
     if definition is None:
         return rejection(item.uuid, item.revision, "unknown_form")
@@ -233,7 +252,10 @@ def apply(db, device: dict, sync_id: str, batch: str, raw_items: list) -> list[d
     if results is None:
         # A date in the future by the device's clock may be today here: a day of slack.
         today = date.today() + timedelta(days=1)
-        items = [check(raw, device["post"], device["id"], today) for raw in raw_items]
+        erased = frozenset(subjects.erased(db, (
+            value for raw in raw_items if isinstance(raw, dict)
+            for value in (raw.get("uuid"), raw.get("person")) if isinstance(value, str))))
+        items = [check(raw, device["post"], device["id"], today, erased) for raw in raw_items]
         results = store.apply_batch(db, device["id"], batch, sync_id, items, valid_merge)
     for r in results:  # in the language of this request, also for a batch answered before
         if "code" in r:
@@ -277,7 +299,7 @@ def pull():
         raise Refused(400, "bad_cursor")
     states, accounts, new_cursor, more = store.pull(
         get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
-        limit=max(1, min(limit, protocol.MAX_BATCH)))
+        limit=max(1, min(limit, protocol.MAX_BATCH)), retention_days=retention_days(current_app.config))
     forms = {}
     for (name, version) in schema.definitions():
         forms[name] = max(forms.get(name, 0), version)

@@ -92,10 +92,15 @@ EXPECTED = {
     "summary.index": {"central"},
     "diagnostics.index": DIAGNOSTICS,
     "diagnostics.bundle": DIAGNOSTICS,
+    "subjects.index": {"central", "admin"},
+    "subjects.report": {"central", "admin"},
+    "subjects.download": {"central", "admin"},
+    "subjects.correct": {"central", "admin"},
+    "subjects.erase": {"central", "admin"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
 MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
-           "persons": "central", "summary": "central"}
+           "persons": "central", "summary": "central", "subjects": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code
@@ -115,6 +120,8 @@ EMPTY_REQUEST = {
     ("persons.merge", "POST"): 400,  # no pair named
     ("persons.distinct", "POST"): 400,
     ("persons.undo", "POST"): 400,
+    ("subjects.correct", "POST"): 404,  # no record named
+    ("subjects.erase", "POST"): 400,  # no reason, no reference
 }
 
 

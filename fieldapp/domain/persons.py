@@ -15,8 +15,10 @@ _CERTIFICATE = uuidlib.UUID("5c0e2f7a-1d3b-4a9e-b6c8-7e4d2a1f9b03")
 _MERGE = uuidlib.UUID("3e8b1f4c-7a2d-4e6f-9c05-d81a6b2e4f17")
 PERSON_FORMS = ("intake", "participant")
 MERGE_FORM = "person_merge"
+# Central's erasure of a person's records at their request (fieldapp/domain/subjects.py).
+ERASURE_FORM = "erasure"
 # Forms only central writes: a device that pushes one is refused.
-CENTRAL_FORMS = (MERGE_FORM,)
+CENTRAL_FORMS = (MERGE_FORM, ERASURE_FORM)
 # The verdicts on a pair of persons, and which verdict may follow which (None: never judged).
 # "unmerged" is a merge undone: the pair may be judged again.
 MERGED, DISTINCT, UNMERGED = "merged", "distinct", "unmerged"

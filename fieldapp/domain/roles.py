@@ -30,6 +30,9 @@ CONFLICT_RESOLVERS = (CENTRAL,)
 # At central: who analyses the merged records of every post — browse, summaries, duplicate persons,
 # exports. Central staff only: an admin manages accounts and devices and sees no records.
 CENTRAL_ANALYSTS = (CENTRAL,)
+# At central: who answers data subject requests — produce everything held about a person, correct
+# it, erase it. Central staff, and administrators (often the data protection focal point).
+SUBJECT_REQUEST_HANDLERS = (CENTRAL, ADMIN)
 
 
 def sees_all_posts(role: str) -> bool:

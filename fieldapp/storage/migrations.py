@@ -342,6 +342,21 @@ def revisions_rowid(db: Database) -> None:
     db.execute("ALTER TABLE revisions_new RENAME TO revisions")
 
 
+@migrations(name="0013_subjects")
+def subjects(db: Database) -> None:
+    # Data subject requests (issue 7): every record erased at a person's request, here and at the
+    # posts, with the erasure that did it. A pushed revision of one of these uuids, or of a record
+    # about one of these persons, is refused (`erased`): an old copy never brings the data back.
+    # Replacing a laptop (issue 8): the device a new one replaces (its token was revoked then).
+    db.execute("""
+    CREATE TABLE erasures (
+        uuid TEXT PRIMARY KEY,
+        erasure TEXT NOT NULL,
+        erased_at TEXT NOT NULL
+    ) WITHOUT ROWID""")
+    db.execute("ALTER TABLE devices ADD COLUMN replaces TEXT")
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]

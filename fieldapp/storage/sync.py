@@ -6,30 +6,44 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
 from fieldapp.domain.merge import merge
+from fieldapp.domain.persons import ERASURE_FORM
 from fieldapp.domain.records import Decision, Outcome, now, revision_hash
 from fieldapp.forms import schema
-from fieldapp.storage import records
+from fieldapp.storage import records, subjects
 from fieldapp.storage.db import snapshot, write
 
 # Central: devices -----------------------------------------------------------------------------
 
 _DEVICE_COLUMNS = (
     "id, post, name, status, code_expires, created_by, created_at, enrolled_at, revoked_at,"
-    " last_contact, last_sync, protocol, app_version, clock_offset, received, rejected, last_receipt"
+    " last_contact, last_sync, protocol, app_version, clock_offset, received, rejected, last_receipt,"
+    " replaces"
 )
 
 
+class ReplaceRefused(LookupError):
+    """The device to replace is not a device of the post."""
+
+
 def add_device(db: Database, *, device: str, post: str, name: str, code_hash: str, expires: str,
-               by: str) -> None:
+               by: str, replaces: str | None = None) -> None:
+    """Register a pending device; one it replaces (of the same post) is revoked in the same
+    transaction, so the old laptop's token stops working as the new one is registered."""
     with write(db):
+        if replaces is not None:
+            old = db.execute("SELECT post FROM devices WHERE id = ?", [replaces]).fetchone()
+            if old is None or old[0] != post:
+                raise ReplaceRefused(replaces)
+            _revoke(db, replaces)
         db.execute(
             "INSERT INTO devices (id, post, name, status, code_hash, code_expires, created_by,"
-            " created_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
-            [device, post, name, code_hash, expires, by, now()],
+            " created_at, replaces) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+            [device, post, name, code_hash, expires, by, now(), replaces],
         )
 
 
@@ -96,10 +110,14 @@ def clock_offsets(db: Database, device_ids: set[str]) -> dict[str, float]:
 
 def revoke(db: Database, device_id: str) -> bool:
     with write(db):
-        cursor = db.execute(
-            "UPDATE devices SET status = 'revoked', token_hash = NULL, code_hash = NULL,"
-            " revoked_at = ? WHERE id = ? AND status != 'revoked'", [now(), device_id],
-        )
+        return _revoke(db, device_id)
+
+
+def _revoke(db: Database, device_id: str) -> bool:
+    cursor = db.execute(
+        "UPDATE devices SET status = 'revoked', token_hash = NULL, code_hash = NULL,"
+        " revoked_at = ? WHERE id = ? AND status != 'revoked'", [now(), device_id],
+    )
     return cursor.rowcount == 1
 
 
@@ -333,8 +351,10 @@ def open_conflicts(db: Database) -> int:
 # Central: what a device pulls --------------------------------------------------------------
 
 
-def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int) -> tuple[list, list, int, bool]:
-    """Records and accounts of a post changed since `cursor`, except what this device sent.
+def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int,
+         retention_days: int = 0) -> tuple[list, list, int, bool]:
+    """Records and accounts of a post changed since `cursor`, except what this device sent, what
+    was erased, and (with `retention_days`) the persons a post may no longer hold.
 
     Returns (record states, accounts, new cursor, more to come). Read in one transaction, so the
     cursor never passes a change that was not read.
@@ -348,6 +368,8 @@ def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int) ->
         more = len(rows) == limit
         new_cursor = rows[-1][0] if more else top
         record_ids = list(dict.fromkeys(u for _, u, kind in rows if kind == "record"))
+        withheld = subjects.erased(db, record_ids) | _past_retention(db, record_ids, retention_days)
+        record_ids = [u for u in record_ids if u not in withheld]
         account_names = list(dict.fromkeys(u for _, u, kind in rows if kind == "account"))
         states = [_state(db, u) for u in record_ids]
         accounts = [dict(a) for a in db.query(
@@ -355,6 +377,29 @@ def pull(db: Database, *, post: str, device_id: str, cursor: int, limit: int) ->
             f" FROM users WHERE username IN ({', '.join('?' * len(account_names))}) AND post = ?",
             [*account_names, post])] if account_names else []
     return states, accounts, new_cursor, more
+
+
+def _past_retention(db: Database, uuids: list[str], days: int) -> set[str]:
+    """The person records (intakes, registrations) among these that central last received more
+    than `days` ago, unless the person is enrolled on a course that ended less than `days` ago or
+    has not ended: a post keeps personal data that long (FIELD_RETENTION_DAYS), so a device is
+    not sent what it would have to remove already. 0: no limit."""
+    if days <= 0 or not uuids:
+        return set()
+    moment = datetime.now(UTC) - timedelta(days=days)
+    received = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ended = moment.date().isoformat()
+    rows = db.execute(
+        f"SELECT r.uuid FROM records r WHERE r.uuid IN ({', '.join('?' * len(uuids))})"
+        " AND r.form IN ('intake', 'participant')"
+        " AND (SELECT coalesce(nullif(v.received_at, ''), v.created_at) FROM revisions v"
+        "      WHERE v.uuid = r.uuid AND v.revision = r.revision) < ?"
+        " AND NOT EXISTS (SELECT 1 FROM records e JOIN records c ON c.uuid = e.parent"
+        "      WHERE e.person != '' AND e.person = coalesce(nullif(r.person, ''), r.uuid)"
+        "      AND e.form = 'enrolment' AND e.deleted = 0 AND c.deleted = 0"
+        "      AND coalesce(json_extract(c.data, '$.end_date'), '9999-12-31') >= ?)",
+        [*uuids, received, ended])
+    return {r[0] for r in rows}
 
 
 def _state(db: Database, uuid: str) -> dict:
@@ -399,7 +444,8 @@ def pending(db: Database, after: int, limit: int) -> list[dict]:
         " JOIN revisions r ON r.uuid = c.uuid AND r.revision = c.revision"
         " JOIN records h ON h.uuid = c.uuid"
         " LEFT JOIN revisions b ON b.uuid = c.uuid AND b.revision = c.revision - 1"
-        " WHERE c.seq > ? AND c.origin = '' AND c.kind = 'record' ORDER BY c.seq LIMIT ?",
+        " WHERE c.seq > ? AND c.origin = '' AND c.kind = 'record'"
+        " AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.uuid = c.uuid) ORDER BY c.seq LIMIT ?",
         [after, limit],
     )
     return [
@@ -414,7 +460,8 @@ def pending(db: Database, after: int, limit: int) -> list[dict]:
 
 def pending_count(db: Database, after: int) -> int:
     return db.execute(
-        "SELECT count(*) FROM changes WHERE seq > ? AND origin = '' AND kind = 'record'", [after]
+        "SELECT count(*) FROM changes c WHERE seq > ? AND origin = '' AND kind = 'record'"
+        " AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.uuid = c.uuid)", [after]
     ).fetchone()[0]
 
 
@@ -477,11 +524,20 @@ def adopt(db: Database, states: list[dict], accounts: list[dict], cursor: int) -
         for s in states:
             # Central's version is here now: a merge note has served its purpose.
             db.execute("DELETE FROM sync_outcomes WHERE uuid = ? AND code = 'merged'", [s["uuid"]])
-            counts[_adopt_record(db, s, checkpoint, at)] += 1
+            outcome = _adopt_record(db, s, checkpoint, at)
+            counts[outcome] += 1
+            if s["form"] == ERASURE_FORM and outcome == "applied" and not s["revisions"][-1]["deleted"]:
+                counts["erased"] = counts.get("erased", 0) + subjects.apply_erasure(
+                    db, s["revisions"][-1]["answers"], s["uuid"])
         for account in accounts:
             _adopt_account(db, account)
             counts["accounts"] += 1
         _set(db, {"pull_cursor": cursor})
+    if "erased" in counts:
+        try:
+            subjects.forget(db)
+        finally:
+            db.execute("PRAGMA secure_delete = OFF")
     return counts
 
 

@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         persons,
         pwa,
         records,
+        subjects,
         summary,
         syncing,
         trainings,
@@ -35,7 +36,7 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
                       connect.bp, syncing.bp, central.bp, merged.bp, exports.bp, persons.bp,
-                      summary.bp, diagnostics.bp):
+                      summary.bp, diagnostics.bp, subjects.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 

@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import FileField, StringField
+from wtforms import FileField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from fieldapp.domain import accounts, roles
@@ -50,6 +50,18 @@ class DeviceForm(FlaskForm):
     name = StringField(lazy_gettext("Device name"), validators=[DataRequired(), Length(max=80)],
                        description=lazy_gettext("So people can tell devices apart, e.g. "
                                                 "\"Laptop 2, Cúcuta\"."))
+    replaces = SelectField(lazy_gettext("Replaces"), default="", validate_choice=False,
+                           description=lazy_gettext("A lost, stolen or broken laptop of the same post "
+                                                    "that this one replaces: it is revoked at once, "
+                                                    "and this one receives the post's records, "
+                                                    "courses and accounts at its first sync."))
+
+    def validate_replaces(self, field):
+        if not field.data:
+            return
+        old = store.device(get_db(), field.data)
+        if old is None or old["post"] != self.post.data:
+            raise ValidationError(gettext("Choose a device of the same post."))
 
 
 class BundleForm(FlaskForm):
@@ -75,9 +87,12 @@ def dashboard(bundle_form=None, status=200):
 @allow(*roles.DEVICE_ADMINS)
 def new_device():
     form = DeviceForm()
+    form.replaces.choices = [("", gettext("None: an additional device"))] + [
+        (d["id"], f"{d['post']} · {d['name']} ({d['status']})") for d in store.devices(get_db())
+        if d["status"] != "revoked"]
     if form.validate_on_submit():
         device_id, code = server.register(get_db(), post=form.post.data, name=form.name.data.strip(),
-                                          by=g.user["username"])
+                                          by=g.user["username"], replaces=form.replaces.data or None)
         return render_template("central/device_code.html", device=store.device(get_db(), device_id),
                                code=code)
     return render_template("central/device_form.html", form=form), 400 if form.errors else 200
