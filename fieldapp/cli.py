@@ -189,6 +189,8 @@ def users_list(ctx):
     db = _open_db(ctx)[1]
     for u in users.all_users(db):
         status = _("active") if u["active"] else _("disabled")
+        if u["must_change_password"]:
+            status += ", " + _("must change password")
         click.echo(f"{u['username']:<24} {u['role']:<11} {u['post'] or '*':<12} {status}")
 
 

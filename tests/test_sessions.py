@@ -16,6 +16,7 @@ from markupsafe import escape
 from fieldapp import accounts
 from fieldapp.cli import main
 from fieldapp.domain import accounts as rules
+from fieldapp.storage import db as storage_db
 from fieldapp.storage import records, sessions, users
 from fieldapp.storage import sync as store
 from fieldapp.web import logins
@@ -423,11 +424,13 @@ def test_the_command_line_can_force_a_change(tmp_path):
     cli.invoke(main, [*instance, "init", "--password-stdin"], input="un-camino-nuevo-42\n")
     added = cli.invoke(main, [*instance, "users", "add", "ana", "--role", "officer", "--must-change"])
     assert added.exit_code == 0, added.output
-    from fieldapp.storage import db as storage_db
     db = storage_db.connect(tmp_path / "cli" / "fieldapp.db")
     assert users.by_username(db, "ana")["must_change_password"] == 1
     assert users.by_username(db, "admin")["must_change_password"] == 0
     db.close()
+    listed = cli.invoke(main, [*instance, "users", "list"]).output
+    assert re.search(r"^ana .*must change password$", listed, re.M)
+    assert not re.search(r"^admin .*must change", listed, re.M)
 
 
 # ---------------------------------------------------------------- device tokens
