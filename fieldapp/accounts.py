@@ -32,6 +32,13 @@ MESSAGES = {
     ),
     "password_too_short": N_("The password must have at least %(min)s characters."),
     "password_too_long": N_("The password must have at most %(max)s characters."),
+    "password_common": N_(
+        "This password is among the most common ones and easy to guess. Choose another, for "
+        "example three or four unrelated words."
+    ),
+    "password_is_username": N_("The password must not be the username."),
+    "password_unchanged": N_("The new password must be different from the current one."),
+    "wrong_password": N_("The current password is not correct."),
     "username_taken": N_("That username is already taken."),
 }
 
@@ -66,33 +73,62 @@ def _raise_first(checks: list[tuple[str | None, str]]) -> None:
 
 
 def create(db: Database, *, username: str, password: str, role: str, post: str | None,
-           full_name: str = "") -> int:
+           full_name: str = "", must_change: bool = False) -> int:
     """Create an account after checking the rules: raises AccountError."""
     username = username.strip().lower()
     post = (post or "").strip().upper() or None
     _raise_first([
         (rules.check_username(username), "username"), (rules.check_role(role), "role"),
-        (rules.check_post(role, post), "post"), (rules.check_password(password), "password"),
+        (rules.check_post(role, post), "post"),
+        (rules.check_password(password, username), "password"),
     ])
     try:
         return users.create(
             db, username=username, password_hash=generate_password_hash(password), role=role,
             post=None if role == CENTRAL and not post else post, full_name=full_name.strip(),
+            must_change_password=must_change,
         )
     except users.UsernameTaken as e:
         raise AccountError("username_taken", "username") from e
 
 
-def set_password(db: Database, user_id: int, password: str) -> None:
-    _raise_first([(rules.check_password(password), "password")])
-    users.update(db, user_id, password_hash=generate_password_hash(password))
+def set_password(db: Database, user_id: int, password: str, *, must_change: bool = False) -> None:
+    """Give an account a new password (checked against the policy) and end its sessions;
+    `must_change=True` makes its holder choose another at the next login."""
+    user = users.get(db, user_id)
+    _raise_first([(rules.check_password(password, user["username"]), "password")])
+    users.update(db, user_id, password_hash=generate_password_hash(password),
+                 must_change_password=int(must_change), end_sessions=True)
+
+
+def change_own_password(db: Database, user: dict, current: str, new: str) -> None:
+    """The holder of an account changes its password: the current one must be right, the new one
+    different and within the policy. Ends the account's sessions; raises AccountError."""
+    if not check_password_hash(user["password_hash"], current):
+        raise AccountError("wrong_password", "current")
+    if new == current:
+        raise AccountError("password_unchanged", "new")
+    _raise_first([(rules.check_password(new, user["username"]), "new")])
+    users.update(db, user["id"], password_hash=generate_password_hash(new), must_change_password=0,
+                 end_sessions=True)
 
 
 def update(db: Database, user_id: int, *, role: str, post: str | None, full_name: str,
-           active: bool) -> None:
+           active: bool, must_change: bool | None = None) -> None:
+    """Change an account; a new role or post, or disabling it, ends its sessions at once."""
     post = (post or "").strip().upper() or None
     _raise_first([(rules.check_role(role), "role"), (rules.check_post(role, post), "post")])
-    users.update(db, user_id, role=role, post=post, full_name=full_name.strip(), active=int(active))
+    before = users.get(db, user_id)
+    changes = {"role": role, "post": post, "full_name": full_name.strip(), "active": int(active)}
+    if must_change is not None:
+        changes["must_change_password"] = int(must_change)
+    ends = (role, post) != (before["role"], before["post"]) or not active
+    users.update(db, user_id, end_sessions=ends, **changes)
+
+
+def set_active(db: Database, user_id: int, active: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions at once."""
+    users.update(db, user_id, active=int(active), end_sessions=not active)
 
 
 def authenticate(db: Database, username: str, password: str) -> dict | None:

@@ -227,6 +227,8 @@ def users_list(ctx):
     db = _open_db(ctx)[1]
     for u in users.all_users(db):
         status = _("active") if u["active"] else _("disabled")
+        if u["must_change_password"]:
+            status += ", " + _("must change password")
         click.echo(f"{u['username']:<24} {u['role']:<11} {u['post'] or '*':<12} {status}")
 
 
@@ -237,15 +239,17 @@ def users_list(ctx):
 @click.option("--name", "full_name", default="", help=_("Full name."))
 @click.option("--password-stdin", is_flag=True,
               help=_("Read the password from standard input."))
+@click.option("--must-change", is_flag=True,
+              help=_("The holder must choose a new password at the first login."))
 @click.pass_context
-def users_add(ctx, username, role, post, full_name, password_stdin):
+def users_add(ctx, username, role, post, full_name, password_stdin, must_change):
     app, db = _open_db(ctx)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else accounts.generate_password()
     if post is None and role != "central":
         post = app.config["POST"]
     try:
         accounts.create(db, username=username, password=password, role=role, post=post,
-                        full_name=full_name)
+                        full_name=full_name, must_change=must_change)
     except accounts.AccountError as e:
         raise click.ClickException(e.message()) from e
     click.echo(_("Account created: %(name)s", name=username.strip().lower()))
@@ -256,7 +260,7 @@ def users_add(ctx, username, role, post, full_name, password_stdin):
 def _set_active(ctx, username, active):
     db = _open_db(ctx)[1]
     user = _find(db, username)
-    users.update(db, user["id"], active=int(active))
+    accounts.set_active(db, user["id"], active)
     click.echo(_("Account enabled: %(name)s", name=user["username"]) if active
                else _("Account disabled: %(name)s", name=user["username"]))
 
@@ -275,17 +279,20 @@ def users_enable(ctx, username):
     _set_active(ctx, username, True)
 
 
-@users_group.command("reset-password", help=_("Give an account a new password."))
+@users_group.command("reset-password", help=_("Give an account a new password; its sessions end "
+                                              "at once."))
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True,
               help=_("Read the password from standard input."))
+@click.option("--must-change", is_flag=True,
+              help=_("The holder must choose a new password at the next login."))
 @click.pass_context
-def users_reset(ctx, username, password_stdin):
+def users_reset(ctx, username, password_stdin, must_change):
     db = _open_db(ctx)[1]
     user = _find(db, username)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else accounts.generate_password()
     try:
-        accounts.set_password(db, user["id"], password)
+        accounts.set_password(db, user["id"], password, must_change=must_change)
     except accounts.AccountError as e:
         raise click.ClickException(e.message()) from e
     click.echo(_("Password changed: %(name)s", name=user["username"]))

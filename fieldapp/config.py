@@ -24,8 +24,18 @@ DEFAULTS = {
     "PAGE_SIZE": 50,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    # A login lasts a working day after the last visit (seconds), across browser restarts.
-    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # A login ends after this many minutes without a request, and this many hours after it began,
+    # whatever happens (the browser's cookie lasts as long; the server decides).
+    "SESSION_IDLE_MINUTES": 30,
+    "SESSION_MAX_HOURS": 12,
+    # Failed logins: after LOGIN_SLOW_AFTER failures for an account, each further attempt waits
+    # (1 s, doubling), after LOGIN_LOCK_AFTER it is refused for LOGIN_LOCK_MINUTES. The same from
+    # one address (a device; on central, a whole post behind one router may share one).
+    "LOGIN_SLOW_AFTER": 5,
+    "LOGIN_LOCK_AFTER": 10,
+    "LOGIN_ADDRESS_SLOW_AFTER": 20,
+    "LOGIN_ADDRESS_LOCK_AFTER": 50,
+    "LOGIN_LOCK_MINUTES": 15,
     # CSRF tokens live as long as the login session: an officer may keep a form open for hours.
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -36,6 +46,8 @@ DEFAULTS = {
     "SYNC_INTERVAL": 0,
     # Central: the largest sync bundle a web upload may carry, in bytes.
     "SYNC_MAX_BUNDLE": 256 * 1024 * 1024,
+    # Central: a device token not used for this many days stops working, as if revoked (0: never).
+    "DEVICE_TOKEN_IDLE_DAYS": 90,
     # Central: where export files are written (empty: <instance>/exports), and how many exports
     # may run at once (more wait their turn).
     "EXPORT_DIR": "",
@@ -76,6 +88,8 @@ def load(app, instance: Path, overrides: dict | None = None) -> None:
         app.config["DATABASE"] = str(instance / "fieldapp.db")
     if not app.config["EXPORT_DIR"]:
         app.config["EXPORT_DIR"] = str(instance / "exports")
+    # The session cookie outlives a browser restart, up to the absolute timeout.
+    app.config["PERMANENT_SESSION_LIFETIME"] = int(float(app.config["SESSION_MAX_HOURS"]) * 3600)
 
 
 def write_new(instance: Path, *, post: str, mode: str) -> Path:

@@ -17,6 +17,7 @@ from fieldapp.forms.builder import answers_as_formdata
 from fieldapp.forms.validate import validate
 from fieldapp.storage import records, subjects
 from fieldapp.storage import sync as store
+from fieldapp.web import clock
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 from fieldapp.web.errors import json_error
@@ -53,8 +54,8 @@ MESSAGES = {
     "bad_cursor": lazy_gettext("A pull needs a cursor and a limit: whole numbers from 0."),
     "too_many": lazy_gettext("Too many records in one batch: send at most %(limit)s."),
     "unknown_device": lazy_gettext("This device is not enrolled at the central server, or its "
-                                   "enrolment was revoked. Ask the central office for a new "
-                                   "enrolment code."),
+                                   "enrolment was revoked or expired after a long time unused. "
+                                   "Ask the central office for a new enrolment code."),
     "bad_code": lazy_gettext("This enrolment code is not valid: it was mistyped, used already, "
                              "revoked or more than 7 days old. Ask the central office for a new one."),
     "wrong_post": lazy_gettext("This enrolment code is for post %(expected)s, but this field server "
@@ -143,12 +144,20 @@ def _body() -> dict:
 def _device() -> dict:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.startswith("Bearer ") else ""
-    found = store.device_by_token(get_db(), protocol.secret_hash(token)) if token else None
+    found = store.device_by_token(get_db(), protocol.secret_hash(token), _used_since()) if token else None
     if found is None:
         raise Refused(401, "unknown_device")
     store.contact(get_db(), found["id"], protocol=g.protocol, app_version=request.headers.get(
         protocol.APP_HEADER, ""), clock_offset=_clock_offset())
     return found
+
+
+def _used_since() -> str:
+    """A token unused since before this (DEVICE_TOKEN_IDLE_DAYS ago) no longer works; "": no limit."""
+    days = float(current_app.config["DEVICE_TOKEN_IDLE_DAYS"])
+    if days <= 0:
+        return ""
+    return clock.utc(clock.now() - days * 86400).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _clock_offset() -> float | None:

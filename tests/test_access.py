@@ -24,6 +24,7 @@ EXPECTED = {
     "main.root": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": PUBLIC,
+    "auth.password": EVERYONE,
     "main.home": EVERYONE,
     "records.new": CAPTURERS,
     "records.index": READERS,

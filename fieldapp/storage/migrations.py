@@ -342,6 +342,33 @@ def revisions_rowid(db: Database) -> None:
     db.execute("ALTER TABLE revisions_new RENAME TO revisions")
 
 
+@migrations(name="0010_sessions")
+def sessions(db: Database) -> None:
+    # Issue 7: server-side login sessions that can be ended at once, failed logins for throttling,
+    # and the admin's "change the password at next login". The cookie carries a session's id; only
+    # its SHA-256 is stored. A session records the account's session_generation and a stamp of its
+    # password hash: a generation bumped or a password changed on central and pulled by sync ends
+    # it too. Times are seconds since the epoch. Failure keys are SHA-256 hashes of
+    # "account:<username>" or "address:<ip>".
+    db.execute("""
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        password_stamp TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen REAL NOT NULL
+    ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX sessions_user ON sessions (user_id)")
+    db.execute("""
+    CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_at REAL NOT NULL
+    ) WITHOUT ROWID""")
+    db.execute("ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0")
+
+
 @migrations(name="0013_subjects")
 def subjects(db: Database) -> None:
     # Data subject requests (issue 7): every record erased at a person's request, here and at the

@@ -76,10 +76,12 @@ def device(db: Database, device_id: str) -> dict | None:
     return next(db.query(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", [device_id]), None)
 
 
-def device_by_token(db: Database, token_hash: str) -> dict | None:
-    """The active device holding this token, with its signing key."""
-    sql = f"SELECT {_DEVICE_COLUMNS}, signing_key FROM devices WHERE token_hash = ? AND status = 'active'"
-    return next(db.query(sql, [token_hash]), None)
+def device_by_token(db: Database, token_hash: str, used_since: str = "") -> dict | None:
+    """The active device holding this token, with its signing key; with `used_since` (ISO 8601
+    UTC), only if it was used (or enrolled) since then: a token left unused expires."""
+    sql = (f"SELECT {_DEVICE_COLUMNS}, signing_key FROM devices WHERE token_hash = ? AND status = 'active'"
+           " AND coalesce(last_contact, enrolled_at, '') >= ?")
+    return next(db.query(sql, [token_hash, used_since]), None)
 
 
 def signing_key(db: Database, device_id: str) -> str | None:

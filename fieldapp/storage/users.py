@@ -11,7 +11,7 @@ from fieldapp.storage.db import write
 
 _COLUMNS = (
     "id, username, full_name, password_hash, role, post, active, created_at, updated_at,"
-    " session_generation"
+    " session_generation, must_change_password"
 )
 
 
@@ -21,7 +21,7 @@ class UsernameTaken(ValueError):
 
 def create(
     db: Database, *, username: str, password_hash: str, role: str, post: str | None,
-    full_name: str = "",
+    full_name: str = "", must_change_password: bool = False,
 ) -> int:
     """Add an account and return its id; raises UsernameTaken."""
     at = now()
@@ -29,8 +29,8 @@ def create(
         with write(db):
             cursor = db.execute(
                 "INSERT INTO users (username, full_name, password_hash, role, post, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [username, full_name, password_hash, role, post, at, at],
+                " updated_at, must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [username, full_name, password_hash, role, post, at, at, int(must_change_password)],
             )
             _log_change(db, cursor.lastrowid)
             return cursor.lastrowid
@@ -53,9 +53,10 @@ def all_users(db: Database, post: str | None = None) -> list[dict]:
     return list(db.query(sql, params))
 
 
-def update(db: Database, user_id: int, **changes) -> None:
-    """Change some of full_name, password_hash, role, post, active."""
-    allowed = {"full_name", "password_hash", "role", "post", "active"}
+def update(db: Database, user_id: int, *, end_sessions: bool = False, **changes) -> None:
+    """Change some of full_name, password_hash, role, post, active, must_change_password; with
+    `end_sessions=True`, end the account's sessions in the same transaction."""
+    allowed = {"full_name", "password_hash", "role", "post", "active", "must_change_password"}
     if not changes or set(changes) - allowed:
         raise ValueError(f"cannot update {set(changes) - allowed or 'nothing'}")
     assignments = ", ".join(f"{k} = ?" for k in changes)
@@ -64,6 +65,8 @@ def update(db: Database, user_id: int, **changes) -> None:
             f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
             [*changes.values(), now(), user_id],
         )
+        if end_sessions:
+            _end_sessions(db, user_id)
         _log_change(db, user_id)
 
 
@@ -81,12 +84,16 @@ def posts(db: Database) -> list[str]:
 
 
 def end_sessions(db: Database, user_id: int) -> None:
-    """End every session of an account (they carry the generation they started in)."""
+    """End every session of an account, here and (through its generation, which sync carries)
+    on the post's server."""
     with write(db):
-        db.execute(
-            "UPDATE users SET session_generation = session_generation + 1 WHERE id = ?", [user_id]
-        )
+        _end_sessions(db, user_id)
         _log_change(db, user_id)
+
+
+def _end_sessions(db: Database, user_id: int) -> None:
+    db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+    db.execute("UPDATE users SET session_generation = session_generation + 1 WHERE id = ?", [user_id])
 
 
 def count(db: Database) -> int:

@@ -1,14 +1,23 @@
-"""Deny by default: a view is reachable only if it declares who may use it with `@allow`."""
+"""Deny by default: a view is reachable only if it declares who may use it with `@allow`.
+
+Logins are server-side sessions (storage.sessions): the signed cookie carries a random session id,
+the database only its hash. A session ends at logout, when the account is disabled, changes role
+or password, after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS after login.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
+import secrets
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask_babel import lazy_gettext
 
-from fieldapp.storage import users
+from fieldapp.domain.sessions import TOUCH_EVERY, Timeouts
+from fieldapp.storage import sessions, users
+from fieldapp.web import clock
 from fieldapp.web.db import get_db
+from fieldapp.web.errors import json_error
 
 CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -36,35 +45,77 @@ def only_in(bp, mode: str) -> None:
             abort(404)
 
 
+# While an account must change its password, these views stay open; others lead to the change.
+OPEN_DURING_PASSWORD_CHANGE = {"auth.password", "auth.logout"}
+PASSWORD_CHANGE_FIRST = lazy_gettext("Change your password first: an administrator asked you to "
+                                     "choose a new one. What waits on this device is kept.")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def password_stamp(password_hash: str) -> str:
-    """A fingerprint of the password hash kept in the session: a new password ends old sessions."""
-    key = current_app.secret_key.encode()
-    return hmac.new(key, password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+    """A fingerprint of the password hash kept with a session: a new password ends old sessions,
+    even one pulled from central by sync."""
+    return _hash(password_hash)[:32]
+
+
+def timeouts() -> Timeouts:
+    config = current_app.config
+    return Timeouts(idle=float(config["SESSION_IDLE_MINUTES"]) * 60,
+                    absolute=float(config["SESSION_MAX_HOURS"]) * 3600)
 
 
 def log_in(user: dict) -> None:
+    """Start a new session: a new id every time, so an id planted before login is worthless."""
+    previous = session.get("sid")
+    if isinstance(previous, str):  # logging in again, perhaps as someone else: that one ends
+        sessions.end(get_db(), _hash(previous))
     session.clear()
-    session["uid"] = user["id"]
-    session["stamp"] = password_stamp(user["password_hash"])
-    session["generation"] = user["session_generation"]
-    # A cookie that outlives a browser crash or a restarted tablet: records queued offline are
-    # sent without logging in again, until PERMANENT_SESSION_LIFETIME passes without a visit.
+    sid = secrets.token_urlsafe(32)
+    at = clock.now()
+    sessions.start(get_db(), id_hash=_hash(sid), user=user,
+                   password_stamp=password_stamp(user["password_hash"]), at=at,
+                   expired_before=at - timeouts().idle)
+    session["sid"] = sid
+    # A cookie that outlives a browser crash or a restarted tablet; the server ends it sooner.
     session.permanent = True
 
 
+def log_out() -> None:
+    """End every session of the logged-in account, on every device, and clear this cookie."""
+    if g.get("user"):
+        users.end_sessions(get_db(), g.user["id"])
+    session.clear()
+
+
 def _load_user() -> dict | None:
-    uid = session.get("uid")
-    if uid is None:
+    sid = session.get("sid")
+    if not isinstance(sid, str):
         return None
-    user = users.get(get_db(), uid)
+    db, id_hash, at = get_db(), _hash(sid), clock.now()
+    found = sessions.find(db, id_hash)
+    user = users.get(db, found["user_id"]) if found else None
     if (
-        not user or not user["active"]
-        or session.get("stamp") != password_stamp(user["password_hash"])
-        or session.get("generation") != user["session_generation"]
+        user is None or not user["active"]
+        or found["generation"] != user["session_generation"]
+        or found["password_stamp"] != password_stamp(user["password_hash"])
+        or timeouts().expired(created_at=found["created_at"], last_seen=found["last_seen"], now=at)
     ):
+        if found:
+            sessions.end(db, id_hash)
         session.clear()
         return None
+    if at - found["last_seen"] >= TOUCH_EVERY:
+        sessions.touch(db, id_hash, at)
     return user
+
+
+def _password_change_first():
+    if request.blueprint in ("api", "sync"):
+        return json_error(403, "password_change", PASSWORD_CHANGE_FIRST)
+    return redirect(url_for("auth.password"))
 
 
 def init_app(app: Flask) -> None:
@@ -87,6 +138,8 @@ def init_app(app: Flask) -> None:
             abort(401)
         if g.user["role"] not in roles:
             abort(403)
+        if g.user["must_change_password"] and request.endpoint not in OPEN_DURING_PASSWORD_CHANGE:
+            return _password_change_first()
         return None
 
     @app.after_request

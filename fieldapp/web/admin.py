@@ -32,6 +32,8 @@ class AccountForm(Form):
     full_name = StringField(lazy_gettext("Full name"), validators=[Optional(), Length(max=100)])
     role = SelectField(lazy_gettext("Role"), choices=_role_choices, validate_choice=False)
     active = BooleanField(lazy_gettext("Account active"), default=True)
+    must_change_password = BooleanField(
+        lazy_gettext("Must choose a new password at the next login"), default=True)
 
 
 class NewAccountForm(AccountForm):
@@ -77,7 +79,8 @@ def new():
         try:
             accounts.create(get_db(), username=form.username.data or "", password=password,
                             role=form.role.data, post=g.user["post"],
-                            full_name=form.full_name.data or "")
+                            full_name=form.full_name.data or "",
+                            must_change=form.must_change_password.data)
         except accounts.AccountError as e:
             form[e.field].errors = [e.message()]
         else:
@@ -98,7 +101,8 @@ def edit(user_id):
         else:
             try:
                 accounts.update(get_db(), user_id, role=form.role.data, post=g.user["post"],
-                                full_name=form.full_name.data or "", active=form.active.data)
+                                full_name=form.full_name.data or "", active=form.active.data,
+                                must_change=form.must_change_password.data)
             except accounts.AccountError as e:
                 form[e.field].errors = [e.message()]
             else:
@@ -115,6 +119,7 @@ def reset_password(user_id):
     if not ResetForm().validate_on_submit():
         abort(400)
     password = accounts.generate_password()
-    accounts.set_password(get_db(), user_id, password)
+    # The administrator has seen it: its holder chooses their own at the next login.
+    accounts.set_password(get_db(), user_id, password, must_change=True)
     return render_template("admin/created.html", username=target["username"], password=password,
                            reset=True)

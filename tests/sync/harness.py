@@ -231,6 +231,7 @@ def central_edit(conn, uuid: str, **changes) -> int:
 
 def enrolled_device(conn, post: str = "POST-A") -> tuple[str, str]:
     """A device of `post` registered and enrolled on central's database: (token, device id)."""
+    from fieldapp.domain.records import now
     from fieldapp.storage import sync as store
     from sync import protocol
 
@@ -238,7 +239,7 @@ def enrolled_device(conn, post: str = "POST-A") -> tuple[str, str]:
     token = protocol.new_token()
     store.enrol(conn, code_hash=protocol.secret_hash(protocol.normalise_code(code)),
                 token_hash=protocol.secret_hash(token), signing_key=protocol.signing_key(token),
-                at="2000-01-01T00:00:00Z")
+                at=now())  # a token unused for DEVICE_TOKEN_IDLE_DAYS no longer works
     return token, device_id
 
 
