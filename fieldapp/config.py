@@ -38,6 +38,12 @@ DEFAULTS = {
     "LOGIN_LOCK_MINUTES": 15,
     # CSRF tokens live as long as the login session: an officer may keep a form open for hours.
     "WTF_CSRF_TIME_LIMIT": None,
+    # Where a form came from is checked with Sec-Fetch-Site / Origin (web/headers.py): pages send
+    # no Referer, which Flask-WTF's strict HTTPS check would need.
+    "WTF_CSRF_SSL_STRICT": False,
+    # Over HTTPS, how long browsers must keep to HTTPS for this host (seconds; 0: no HSTS header).
+    "HSTS_MAX_AGE": 365 * 24 * 3600,
+    # The largest request body of any page or API call, in bytes (sync and bundles have their own).
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # Sync with central (field mode): records per push, the CA bundle that verifies central's
     # certificate (empty: the system's), minutes between automatic syncs while serving (0: off).

@@ -167,7 +167,7 @@ def test_connect_page_over_https_shows_qr_codes_for_the_laptops_address(app, cli
     admin = client_as()
     base = "https://192.168.77.5:8443"
     page = admin.http.get("/en/login", base_url=base)
-    admin.http.post("/en/login", base_url=base, headers={"Referer": base + "/en/login"}, data={
+    admin.http.post("/en/login", base_url=base, data={
         "csrf_token": csrf_token(page.text), "username": "admin", "password": "correct-horse-battery"})
     page = admin.http.get("/en/connect", base_url=base)
     assert page.status_code == 200
@@ -301,12 +301,16 @@ def test_an_admin_opens_the_connect_page_over_https(https_server):
     http, ca = requests.Session(), instance / "tls" / "ca.crt"  # Session.verify loses to $REQUESTS_CA_BUNDLE
     login = http.get(url + "/en/login", verify=ca, timeout=10)
     form = {"csrf_token": csrf_token(login.text), "username": "admin", "password": password}
-    # Over HTTPS a form must also come from this site, as a browser's same-origin Referer says.
-    elsewhere = http.post(url + "/en/login", data=form, verify=ca, timeout=10,
-                          headers={"Referer": "https://evil.example/"})
-    assert elsewhere.status_code == 400
-    http.post(url + "/en/login", data=form, verify=ca, timeout=10,
-              headers={"Referer": url + "/en/login"})
+    # A form must come from this site, as the browser's Sec-Fetch-Site or Origin says; pages send
+    # no Referer (Referrer-Policy: no-referrer), so none is needed.
+    for elsewhere in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        refused = http.post(url + "/en/login", data=form, verify=ca, timeout=10, headers=elsewhere)
+        assert refused.status_code == 400
+    logged_in = http.post(url + "/en/login", data=form, verify=ca, timeout=10, allow_redirects=False,
+                          headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"})
+    assert logged_in.status_code == 302
+    assert logged_in.headers["Referrer-Policy"] == "no-referrer"
+    assert logged_in.headers["Strict-Transport-Security"].startswith("max-age=")
     page = http.get(url + "/en/connect", verify=ca, timeout=10)
     assert page.status_code == 200 and page.url == url + "/en/connect"
     assert tls.files(instance).fingerprint in page.text

@@ -31,8 +31,8 @@ CONFLICT_RESOLVERS = (CENTRAL,)
 # exports. Central staff only: an admin manages accounts and devices and sees no records.
 CENTRAL_ANALYSTS = (CENTRAL,)
 # At central: who answers data subject requests — produce everything held about a person, correct
-# it, erase it. Central staff, and administrators (often the data protection focal point).
-SUBJECT_REQUEST_HANDLERS = (CENTRAL, ADMIN)
+# it, erase it. Central staff only, like every view of records: an admin sees no records.
+SUBJECT_REQUEST_HANDLERS = (CENTRAL,)
 
 
 def sees_all_posts(role: str) -> bool:

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         diagnostics,
         errors,
         exports,
+        headers,
         main,
         merged,
         persons,
@@ -33,6 +34,7 @@ def init_app(app: Flask) -> None:
     CSRFProtect(app)
     db.init_app(app)
     access.init_app(app)
+    headers.init_app(app)
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
                       connect.bp, syncing.bp, central.bp, merged.bp, exports.bp, persons.bp,

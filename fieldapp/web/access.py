@@ -19,11 +19,6 @@ from fieldapp.web import clock
 from fieldapp.web.db import get_db
 from fieldapp.web.errors import json_error
 
-CSP = (
-    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
-
 
 def allow(*roles: str, public: bool = False):
     """Declare the roles that may use a view: `@allow("officer", "supervisor")`."""
@@ -141,22 +136,6 @@ def init_app(app: Flask) -> None:
         if g.user["must_change_password"] and request.endpoint not in OPEN_DURING_PASSWORD_CHANGE:
             return _password_change_first()
         return None
-
-    @app.after_request
-    def security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        # Our own pages only: over HTTPS, Flask-WTF checks that a form came from this site.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        if request.endpoint == "static":
-            if request.args.get("v"):  # a versioned URL (main.asset_url) never changes content
-                headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        elif "Cache-Control" not in headers:
-            # Pages can hold personal data: no browser or proxy may keep a copy.
-            headers["Cache-Control"] = "no-store"
-        return response
 
     @app.context_processor
     def inject_user():

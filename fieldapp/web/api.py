@@ -92,7 +92,9 @@ def _replay(record) -> dict:
         return {**answer, "outcome": "rejected", "code": "not_found", "message": str(GONE)}
     except Exception as e:  # one record's failure must not block the others
         # Its transaction was rolled back (storage.db.write). Never log the message: personal data.
-        log.error("replay of a %s record failed: %s", record.get("kind"), type(e).__name__)
+        kind = record.get("kind") if isinstance(record, dict) else None  # sent by the device: one
+        log.error("replay of a %s record failed: %s", kind if kind in KINDS else "?",  # of KINDS only
+                  type(e).__name__)
         return {**answer, "outcome": "rejected", "code": "server_error", "message": str(FAILED)}
     answer.update(result.extra, outcome=result.outcome.value)
     if result.saved:

@@ -32,6 +32,7 @@ from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
+from fieldapp.web.headers import body_limit
 from sync import client, protocol, server
 from sync.messages import error_text
 
@@ -112,8 +113,8 @@ def revoke(device_id):
 
 @bp.post("/bundles")
 @allow(*roles.CENTRAL_DASHBOARD)
+@body_limit("SYNC_MAX_BUNDLE")
 def import_bundle():
-    request.max_content_length = current_app.config["SYNC_MAX_BUNDLE"]
     form = BundleForm()
     if not form.validate_on_submit():
         return dashboard(form, 400)

@@ -44,4 +44,6 @@ def bundle():
     diagnostics.write_bundle(data, _report(), current_app.config, current_app.instance_path, gettext)
     data.seek(0)
     name = f"fieldapp-support-{current_app.config['POST']}-{datetime.now(UTC):%Y%m%d-%H%M}.zip"
-    return send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
+    response = send_file(data, mimetype="application/zip", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"  # logs and settings: no copy kept on the way
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -74,4 +74,9 @@ def init_app(app: Flask) -> None:
         frames = "".join(traceback.format_tb(e.__traceback__))
         log.error("unhandled %s on %s %s\n%s", type(e).__name__, request.method, request.url_rule,
                   frames)
-        return render_error(InternalServerError.code)
+        try:
+            return render_error(InternalServerError.code)
+        except Exception as again:  # the error page itself failed (database gone, template broken)
+            log.error("the error page failed too: %s", type(again).__name__)
+            text = f"{TITLES[500]}. {DETAILS[500]}"
+            return Response(text, 500, mimetype="text/plain")

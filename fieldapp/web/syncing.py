@@ -16,7 +16,6 @@ from flask import (
     jsonify,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_babel import gettext, lazy_gettext
@@ -29,6 +28,7 @@ from fieldapp.forms import schema
 from fieldapp.storage import sync as store
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
+from fieldapp.web.headers import body_limit
 from sync import bundle, client, jobs, protocol
 from sync.messages import error_text
 
@@ -165,8 +165,8 @@ def export_bundle():
 
 @bp.post("/receipt")
 @allow(*roles.SYNC_OPERATORS)
+@body_limit("SYNC_MAX_BUNDLE")
 def import_receipt():
-    request.max_content_length = current_app.config["SYNC_MAX_BUNDLE"]
     form = ReceiptForm()
     if form.validate_on_submit():
         try:
