@@ -312,6 +312,25 @@ def person_pairs(db: Database) -> None:
     """)
 
 
+@migrations(name="0012_retention")
+def retention(db: Database) -> None:
+    # Issue 7. Field: when central acknowledged the change feed up to each checkpoint (a record's
+    # retention starts there). Both: which records lost their personal data, when, and why
+    # ('field': the post's retention; 'central': the purpose's retention at central).
+    db.executescript("""
+    CREATE TABLE push_acks (seq INTEGER PRIMARY KEY, at TEXT NOT NULL);
+    CREATE TABLE purged (
+        uuid TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('field', 'central'))
+    ) WITHOUT ROWID;
+    -- What central had acknowledged before this version: its retention starts at the upgrade.
+    INSERT INTO push_acks (seq, at)
+        SELECT CAST(value AS INTEGER), strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM sync_state
+        WHERE key = 'push_checkpoint' AND CAST(value AS INTEGER) > 0;
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied."""
     pending = [m.name for m in migrations.pending(db)]
