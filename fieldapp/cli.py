@@ -519,6 +519,10 @@ def purge_command(ctx, dry_run, as_of):
 
     try:
         done = retention.run(db, app.config, now, dry_run=dry_run, progress=progress)
+    except retention.BadSetting as e:
+        raise click.ClickException(_(
+            "FIELD_RETENTION_DAYS must be a number of days, and CENTRAL_RETENTION_DAYS a table of "
+            "purposes and numbers of days (for example {\"assistance\": 1825}).")) from e
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

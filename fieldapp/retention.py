@@ -34,8 +34,25 @@ class Plan:
     unlimited: Counter = field(default_factory=Counter)  # central: purposes with no retention set
 
 
+class BadSetting(ValueError):
+    """FIELD_RETENTION_DAYS or CENTRAL_RETENTION_DAYS is not what they must be."""
+
+
+def _days(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BadSetting(value)
+    return float(value)
+
+
 def plan(db, config: dict, now: datetime) -> Plan:
-    """The records a purge at `now` would remove, without changing anything."""
+    """The records a purge at `now` would remove, without changing anything (BadSetting: the
+    retention settings are not numbers of days)."""
+    days = config["CENTRAL_RETENTION_DAYS"]
+    if not isinstance(days, dict):
+        raise BadSetting(days)
+    _days(config["FIELD_RETENTION_DAYS"])
+    for value in days.values():
+        _days(value)
     if config["MODE"] == "central":
         return _central_plan(db, config["CENTRAL_RETENTION_DAYS"], now)
     found = Plan("field")

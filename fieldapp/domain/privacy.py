@@ -78,4 +78,7 @@ def iso(moment: datetime) -> str:
 
 def cutoff(moment: datetime, days: float) -> str:
     """The stored time before which a record kept `days` is due at `moment`."""
-    return iso(moment - timedelta(days=days))
+    try:
+        return iso(moment - timedelta(days=days))
+    except OverflowError:  # kept for ever, or due at once
+        return "" if days > 0 else "9999-12-31T23:59:59Z"

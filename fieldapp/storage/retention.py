@@ -77,9 +77,10 @@ def purge(db: Database, uuids: list[str], *, scope: str, at: str,
     entries, and the copies kept for conflicts and superseded versions. Uuids, forms, revision
     numbers and content hashes stay, so sync still knows each revision.
 
-    Runs with `secure_delete` (what is removed is overwritten with zeros), then rewrites the
-    database (VACUUM: no page keeps a removed answer in its free space) and truncates the WAL.
-    Returns the number of records purged."""
+    Runs with `secure_delete` (what is removed is overwritten with zeros), then, on a field
+    server, rewrites the database (VACUUM: no page keeps an answer an earlier edit left in its
+    free space), and empties the WAL. Central's database, far larger and not carried around, is
+    not rewritten. Returns the number of records purged."""
     done = 0
     for start in range(0, len(uuids), CHUNK):
         chunk = uuids[start:start + CHUNK]
@@ -100,7 +101,7 @@ def purge(db: Database, uuids: list[str], *, scope: str, at: str,
         if progress:
             progress(done)
     if done:
-        scrub(db)
+        scrub(db, vacuum=scope == "field")
     return done
 
 
@@ -131,20 +132,19 @@ def _purge_one(db: Database, uuid: str) -> None:
     db.execute("DELETE FROM records_search WHERE rowid = ?", [record_id])
 
 
-def scrub(db: Database) -> bool:
-    """Rewrite the database so that no free space holds old content, and empty the WAL.
+def scrub(db: Database, *, vacuum: bool = True) -> bool:
+    """Rewrite the database (`vacuum`) so that no free space holds old content; empty the WAL.
 
     Earlier edits and deletes (made without secure_delete) leave old cells in pages' free space:
     VACUUM builds every page anew. The temporary copy is kept in memory, not in a file.
     False if a reader kept the WAL from being emptied."""
     with storage_db._lock_for(db._fieldapp_path):  # no writer of this process meanwhile
-        db.execute("PRAGMA temp_store = MEMORY")
-        db.execute("PRAGMA secure_delete = ON")
-        try:
-            db.execute("VACUUM")
-        finally:
-            db.execute("PRAGMA secure_delete = OFF")
-            db.execute("PRAGMA temp_store = DEFAULT")
+        if vacuum:
+            db.execute("PRAGMA temp_store = MEMORY")
+            try:
+                db.execute("VACUUM")
+            finally:
+                db.execute("PRAGMA temp_store = DEFAULT")
         busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
     return not busy  # False: a reader kept the WAL; the next checkpoint empties it
 
