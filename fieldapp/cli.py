@@ -145,26 +145,31 @@ def serve(ctx, host, port, threads, use_https):
         return
     import waitress
 
+    _start_background(app)
+    host, port = host or app.config["HOST"], port or app.config["PORT"]
+    click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
+    waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+
+
+def _start_background(app) -> None:
+    """The serving app's own jobs: automatic sync, and the daily retention purge."""
+    from fieldapp import retention
     from sync import jobs
 
     if jobs.start_auto(app):
         click.echo(_("Automatic sync with central every %(minutes)s minutes.",
                      minutes=app.config["SYNC_INTERVAL"]))
-    host, port = host or app.config["HOST"], port or app.config["PORT"]
-    click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
-    waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+    if retention.start_auto(app):
+        click.echo(_("Retention purge every %(hours)s hours.",
+                     hours=app.config["PURGE_INTERVAL_HOURS"]))
 
 
 def _serve_https(app, host: str, port: int, threads: int) -> None:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-    from sync import jobs
-
     files = _ensure_tls(app)  # a new server certificate if this computer's addresses changed
-    if jobs.start_auto(app):
-        click.echo(_("Automatic sync with central every %(minutes)s minutes.",
-                     minutes=app.config["SYNC_INTERVAL"]))
+    _start_background(app)
     app.config["SESSION_COOKIE_SECURE"] = True
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
     server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))
@@ -604,6 +609,50 @@ def devices_revoke(ctx, device_id):
     if not store.revoke(db, device_id.strip()):
         raise click.ClickException(_("No device %(id)s that is not revoked already.", id=device_id))
     click.echo(_("Device revoked: %(id)s", id=device_id))
+
+
+@main.command("purge", help=_(
+    "Remove personal data whose retention ended: on a field server, of records central has held for "
+    "FIELD_RETENTION_DAYS; on central, of records older than their purpose's CENTRAL_RETENTION_DAYS."))
+@click.option("--dry-run", is_flag=True, help=_("Only count what would be removed; change nothing."))
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help=_("Judge retention as of this date (UTC) instead of now, e.g. with --dry-run to see "
+                     "what a later purge will remove."))
+@click.pass_context
+def purge_command(ctx, dry_run, as_of):
+    from datetime import UTC
+
+    from fieldapp import retention
+
+    app, db = _open_db(ctx)
+    now = as_of.replace(tzinfo=UTC) if as_of else retention.utcnow()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=_("Purging"), show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        done = retention.run(db, app.config, now, dry_run=dry_run, progress=progress)
+    except retention.BadSetting as e:
+        raise click.ClickException(_(
+            "FIELD_RETENTION_DAYS must be a number of days, and CENTRAL_RETENTION_DAYS a table of "
+            "purposes and numbers of days (for example {\"assistance\": 1825}).")) from e
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(_("Would remove the personal data of %(n)s records.", n=len(done.uuids)) if dry_run
+                else _("Removed the personal data of %(n)s records.", n=len(done.uuids)))
+    for form, n in sorted(done.by_form.items()):
+        click.echo(f"  {form}: {n}")
+    for purpose, n in sorted(done.by_purpose.items()):
+        click.echo("  " + _("purpose %(purpose)s: %(n)s", purpose=purpose, n=n))
+    for purpose, n in sorted(done.unlimited.items()):
+        click.echo(_("No retention set for purpose %(purpose)s: %(n)s records kept.",
+                     purpose=purpose or "-", n=n))
 
 
 @main.command("export", help=_("Central: export the merged records of every post to a file, with its "

@@ -72,6 +72,15 @@ DEFAULTS = {
     "DOCTOR_CERT_DAYS": 21,
     # For tests only: a free-space reading in bytes that replaces the disk's (a disk cannot be filled).
     "DOCTOR_FREE_BYTES": None,
+    # Retention (docs/security.md): days a field server keeps a record's personal data once
+    # central has it; days central keeps it, by purpose (a purpose not listed: kept); hours
+    # between automatic purges while serving (0: only `fieldapp purge`).
+    "FIELD_RETENTION_DAYS": 30,
+    "CENTRAL_RETENTION_DAYS": {
+        "assistance": 1825, "referral": 1825, "training": 1825, "protection": 3650,
+        "statistics": 365, "other": 1825,
+    },
+    "PURGE_INTERVAL_HOURS": 24,
 }
 
 

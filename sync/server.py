@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import lazy_gettext
 
-from fieldapp.domain import persons
+from fieldapp.domain import persons, privacy
 from fieldapp.domain.records import now
 from fieldapp.forms import schema
 from fieldapp.forms.builder import answers_as_formdata
@@ -79,6 +79,10 @@ RECORD_MESSAGES = {
     "conflict": lazy_gettext("This record was also changed at the central office. Both versions "
                              "are kept there and central staff will choose; the result comes back "
                              "at a later sync."),
+    "no_consent": lazy_gettext("This record holds personal data but consent was not given: "
+                               "without consent only the anonymous minimum may be kept. Open the "
+                               "record, remove the personal data or record the consent, and sync "
+                               "again."),
     "merged": lazy_gettext("This record was also changed at the central office, in other "
                            "questions: both changes were combined."),
 }
@@ -230,6 +234,9 @@ def check(raw, post: str, origin: str, today: date, erased: frozenset[str] = fro
     definition = schema.get(item.form, item.version)
     if definition is None:
         return rejection(item.uuid, item.revision, "unknown_form")
+    if privacy.beyond_consent(definition, item.answers):
+        # Personal data without consent is refused whole, never stored with parts dropped.
+        return rejection(item.uuid, item.revision, "no_consent")
     if not item.deleted:
         result = validate(definition, answers_as_formdata(item.answers), today)
         if not result.ok or result.answers != item.answers:

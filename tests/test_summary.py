@@ -89,8 +89,9 @@ def world(db):
     sessions = [_save(db, "session", {"date": d, "start_time": "09:00", "end_time": "12:00",
                                       "status": "cancelled" if i == 3 else "scheduled"},
                       "POST-A", parent=course) for i, d in enumerate(days)]
-    people = [_save(db, "participant", {"given_names": f"P{i}", "first_surname": "X", "sex": "female",
-                                        "nationality": "VE", "population": "migrant"}, "POST-A")
+    people = [_save(db, "participant", {"consent": ["given"], "given_names": f"P{i}", "first_surname": "X",
+                                        "sex": "female", "nationality": "VE", "population": "migrant"},
+                    "POST-A")
               for i in range(7)]
     for i, person in enumerate(people):
         _save(db, "enrolment", {"status": "withdrawn" if i == 4 else "enrolled"}, "POST-A",
@@ -132,8 +133,9 @@ def world(db):
                  "POST-B", parent=running)
     _save(db, "session", {"date": (TODAY + timedelta(days=7)).isoformat(), "start_time": "09:00",
                           "end_time": "12:00", "status": "scheduled"}, "POST-B", parent=running)
-    learner = _save(db, "participant", {"given_names": "Q", "first_surname": "Y", "sex": "male",
-                                        "nationality": "CO", "population": "host"}, "POST-B")
+    learner = _save(db, "participant", {"consent": ["given"], "given_names": "Q", "first_surname": "Y",
+                                        "sex": "male", "nationality": "CO", "population": "host"},
+                    "POST-B")
     _save(db, "enrolment", {"status": "enrolled"}, "POST-B",
           uuid=persons.enrolment_uuid(running, learner), parent=running, person=learner)
     _save(db, "attendance", {"status": "present"}, "POST-B", uuid=persons.mark_uuid(held, learner),

@@ -86,6 +86,18 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """What a form of personal data keeps: its purpose, the consent it needs, what a record
+    without consent may hold (`minimum`) and what stays once its retention ends (`keep`)."""
+
+    purpose: str = ""  # a fixed purpose for every record of the form
+    purpose_field: str = ""  # or the question that records it
+    consent: Condition | None = None  # holds when consent was given; None: no consent asked
+    minimum: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FormDefinition:
     form: str
     version: int
@@ -94,6 +106,7 @@ class FormDefinition:
     search_name: tuple[str, ...] = ()
     search_document: str = ""
     anonymous: Condition | None = None
+    privacy: Privacy | None = None  # None: the form holds no personal data
     fields_by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
@@ -167,10 +180,23 @@ def parse(data: dict) -> FormDefinition:
         form=data["form"], version=data["version"], title=data["title"], sections=tuple(sections),
         search_name=tuple(search.get("name", ())), search_document=search.get("document", ""),
         anonymous=_condition(data.get("anonymous"), named, "anonymous"),
+        privacy=_privacy(data.get("privacy"), named),
     )
     definition.fields_by_name.update({f.name: f for f in definition.fields})
     _check_references(definition)
     return definition
+
+
+def _privacy(spec: dict | None, named: dict[str, Condition]) -> Privacy | None:
+    if spec is None:
+        return None
+    if bool(spec.get("purpose")) == bool(spec.get("purpose_field")):
+        raise DefinitionError("privacy: give either a purpose or a purpose_field")
+    return Privacy(
+        purpose=spec.get("purpose", ""), purpose_field=spec.get("purpose_field", ""),
+        consent=_condition(spec.get("consent"), named, "privacy consent"),
+        minimum=tuple(spec.get("minimum", ())), keep=tuple(spec.get("keep", ())),
+    )
 
 
 def _check_references(definition: FormDefinition) -> None:
@@ -201,6 +227,11 @@ def _check_references(definition: FormDefinition) -> None:
     for ref in (*definition.search_name, definition.search_document):
         if ref and ref not in names:
             raise DefinitionError(f"search on unknown field {ref!r}")
+    privacy = definition.privacy
+    if privacy:
+        for ref in (privacy.purpose_field, *privacy.minimum, *privacy.keep):
+            if ref and ref not in names:
+                raise DefinitionError(f"privacy: unknown field {ref!r}")
 
 
 def load_file(path: Path) -> FormDefinition:

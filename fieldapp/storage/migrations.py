@@ -369,6 +369,25 @@ def sessions(db: Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations(name="0012_retention")
+def retention(db: Database) -> None:
+    # Issue 7. Field: when central acknowledged the change feed up to each checkpoint (a record's
+    # retention starts there). Both: which records lost their personal data, when, and why
+    # ('field': the post's retention; 'central': the purpose's retention at central).
+    db.execute("CREATE TABLE push_acks (seq INTEGER PRIMARY KEY, at TEXT NOT NULL)")
+    db.execute("""
+    CREATE TABLE purged (
+        uuid TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('field', 'central'))
+    ) WITHOUT ROWID""")
+    # What central had acknowledged before this version: its retention starts at the upgrade.
+    db.execute("""
+    INSERT INTO push_acks (seq, at)
+        SELECT CAST(value AS INTEGER), strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM sync_state
+        WHERE key = 'push_checkpoint' AND CAST(value AS INTEGER) > 0""")
+
+
 @migrations(name="0013_subjects")
 def subjects(db: Database) -> None:
     # Data subject requests (issue 7): every record erased at a person's request, here and at the

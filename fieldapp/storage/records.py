@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from fieldapp.domain import privacy
 from fieldapp.domain.records import Decision, Head, Outcome, decide, now, revision_hash
 from fieldapp.domain.text import doc_key, fold
 from fieldapp.forms.schema import FormDefinition
@@ -70,6 +71,13 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, stored: Stor
            next_hash=_UNREAD, digest: str = "") -> Decision:
     """Decide and write one revision. Sync passes what it has already read: the head and the
     row, the hash of the revision after the base (None: there is none) and the content hash."""
+    if privacy.beyond_consent(sub.definition, sub.answers):
+        # Without consent a record holds only the form's anonymous minimum, whoever sends it.
+        return Decision(Outcome.REJECTED, 0, "no_consent")
+    if sub.base_revision and not sub.origin and db.execute(
+            "SELECT 1 FROM purged WHERE uuid = ?", [sub.uuid]).fetchone():
+        # Its personal data was removed after its retention: nothing left here to correct.
+        return Decision(Outcome.REJECTED, 0, "purged")
     digest = digest or revision_hash(sub.answers, sub.deleted)
     if head is _UNREAD:
         head, stored = _head_row(db, sub.uuid)

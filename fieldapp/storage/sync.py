@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
+from fieldapp.domain import privacy
 from fieldapp.domain.merge import merge
 from fieldapp.domain.persons import ERASURE_FORM
 from fieldapp.domain.records import Decision, Outcome, now, revision_hash
@@ -489,6 +490,8 @@ def acknowledge(db: Database, *, checkpoint: int, to_seq: int, results: list[dic
                      messages.get(r["uuid"], ""), at],
                 )
         _set(db, {"push_checkpoint": to_seq})
+        # The records' retention on this laptop starts now (fieldapp.retention).
+        db.execute("INSERT OR IGNORE INTO push_acks (seq, at) VALUES (?, ?)", [to_seq, at])
     return True
 
 
@@ -566,12 +569,16 @@ def _adopt_record(db: Database, s: dict, checkpoint: int, at: str) -> str:
     )
     db.execute("DELETE FROM revisions WHERE uuid = ? AND revision >= ?", [uuid, first])
     exists = bool(local)
+    # A record whose personal data left this laptop takes central's later versions without it:
+    # a correction made at central does not bring the data back (docs/security.md).
+    purged = db.execute("SELECT 1 FROM purged WHERE uuid = ?", [uuid]).fetchone() is not None
     for r in s["revisions"]:
         if r["rev"] < first:
             continue
         definition = schema.get(s["form"], r["v"])
+        answers = privacy.anonymised(definition, r["answers"]) if purged else r["answers"]
         sub = records.Submission(
-            uuid=uuid, definition=definition, answers=r["answers"], post=s["post"],
+            uuid=uuid, definition=definition, answers=answers, post=s["post"],
             device=r["device"], user=r["by"], parent=s["parent"], person=s["person"],
             deleted=r["deleted"], at=r["at"], origin="central",
         )

@@ -25,6 +25,15 @@ CONFLICT = lazy_gettext(
     "Someone else changed this record since you opened it. Your answers are still below: "
     "open the record in a new tab, compare, and save again from there."
 )
+# Refusals of the storage layer a person can act on, by code.
+REFUSALS = {
+    "no_consent": lazy_gettext(
+        "Consent was not given: this record may hold only the anonymous minimum. Remove the "
+        "person's name and other personal data, or record the consent, and save again."),
+    "purged": lazy_gettext(
+        "The personal data of this record was removed after its retention period: it can no "
+        "longer be corrected."),
+}
 
 # What names a queued record in the device's outbox: a name, never a document or a need.
 LABEL_FIELDS = ("given_names", "first_surname")
@@ -119,6 +128,9 @@ def decided(form: DefinitionForm, decision: Decision, location: str) -> Capture:
     """The storage layer's decision, with what to tell the officer."""
     if decision.outcome is Outcome.CONFLICT:
         return Capture(Outcome.CONFLICT, form, CONFLICT)
+    if decision.outcome is Outcome.REJECTED and decision.code in REFUSALS:
+        return Capture(Outcome.REJECTED, form, str(REFUSALS[decision.code]),
+                       extra={"code": decision.code})
     if decision.outcome is Outcome.REJECTED:  # a uuid of another form or post: never from a browser
         return Capture(Outcome.REJECTED, form, str(TAMPERED))
     return Capture(decision.outcome, form, location=location)

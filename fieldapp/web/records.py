@@ -19,7 +19,7 @@ from fieldapp.domain import roles
 from fieldapp.domain.records import Outcome, is_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED
-from fieldapp.storage import records
+from fieldapp.storage import records, retention
 from fieldapp.storage import sync as sync_store
 from fieldapp.web import capture
 from fieldapp.web.access import allow
@@ -127,7 +127,7 @@ def show(uuid):
         corrected=_corrected_times(revisions),
         sections=[] if withheld else display.sections(definition, shown["answers"],
                                                       sensitive=sensitive),
-        withheld=withheld,
+        withheld=withheld, purged=retention.purged_at(get_db(), uuid),
         history=reversed(changes),
     )
 
