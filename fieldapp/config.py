@@ -40,6 +40,12 @@ DEFAULTS = {
     # may run at once (more wait their turn).
     "EXPORT_DIR": "",
     "EXPORT_WORKERS": 2,
+    # Field: backups. BACKUP_DIR is where `fieldapp backup` and the backup page write by default
+    # (empty: <instance>/backups) and, when set, where scheduled backups go: every
+    # BACKUP_EVERY_HOURS (0: never), keeping the newest BACKUP_KEEP of them.
+    "BACKUP_DIR": "",
+    "BACKUP_EVERY_HOURS": 24,
+    "BACKUP_KEEP": 7,
 }
 
 
