@@ -141,7 +141,10 @@ def make(database: str | Path, instance: Path, folder: str | Path, *, post: str,
         raise BackupError("no_folder", folder=str(folder))
     report = progress or (lambda p: None)
     at = _now()
-    name = f"fieldapp-{post}-{at.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
+    stem = f"fieldapp-{post}-{at.strftime('%Y%m%d-%H%M%S')}"
+    name, n = stem + SUFFIX, 1
+    while (folder / name).exists():  # two backups in one second
+        name, n = f"{stem}-{n}{SUFFIX}", n + 1
     final, partial = folder / name, folder / f".{name}.partial"
     work = _workdir(instance)
     try:

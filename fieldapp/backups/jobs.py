@@ -123,7 +123,8 @@ def scheduled(app: Flask) -> backups.Made | None:
 
 def prune(folder: Path, post: str, keep: int) -> list[Path]:
     """Remove this post's oldest backups in `folder` beyond the newest `keep`; those removed."""
-    mine = sorted(folder.glob(f"fieldapp-{post}-*{backups.SUFFIX}"))  # names sort by time
+    mine = sorted(folder.glob(f"fieldapp-{post}-*{backups.SUFFIX}"),
+                  key=lambda p: (p.stat().st_mtime, p.name))
     old = mine[:-keep] if keep > 0 else []
     for path in old:
         path.unlink()
