@@ -310,3 +310,34 @@ def test_when_a_scheduled_backup_is_due(tmp_path, hours, age_hours, due):
     at = datetime(2026, 5, 1, tzinfo=UTC)
     backups._write_json(tmp_path / backups.LAST_BACKUP, {"at": at.isoformat()})
     assert jobs.due(app, at + timedelta(hours=age_hours)) is due
+
+
+def test_the_backup_page(app, client_as, tmp_path):
+    folder = _folder(tmp_path)
+    assert client_as("officer").get("/en/backup/").status_code == 403
+    sup = client_as("supervisor")
+    page = sup.get("/en/backup/")
+    assert page.status_code == 200 and "never been backed up" in page.text
+    refused = sup.post_form("/en/backup/", {"folder": str(folder), "passphrase": PASSPHRASE,
+                                            "repeat": PASSPHRASE + "x"}, url="/en/backup/run")
+    assert refused.status_code == 400 and "The two passphrases are not the same." in refused.text
+    refused = sup.post_form("/en/backup/", {"folder": str(tmp_path / "nowhere"),
+                                            "passphrase": PASSPHRASE, "repeat": PASSPHRASE},
+                            url="/en/backup/run")
+    assert refused.status_code == 400 and "nowhere does not exist" in refused.text
+    assert list(folder.iterdir()) == []
+    started = sup.post_form("/en/backup/", {"folder": str(folder), "passphrase": PASSPHRASE,
+                                            "repeat": PASSPHRASE}, url="/en/backup/run")
+    assert started.status_code == 303
+    jobs.current(app).thread.join(60)
+    job = sup.get("/en/backup/progress").json["job"]
+    assert job["running"] is False and job["error"] == "" and job["phase"] == "done"
+    [file] = folder.iterdir()
+    assert job["made"]["path"] == str(file)
+    assert backups.last_backup(Path(app.instance_path))["path"] == str(file)
+    assert str(file) in sup.get("/en/backup/").text
+
+
+def test_the_backup_page_is_absent_at_central(app, client_as):
+    app.config["MODE"] = "central"
+    assert client_as("supervisor").get("/en/backup/").status_code == 404
