@@ -89,7 +89,7 @@ def run():
         Path(default_folder()).mkdir(exist_ok=True)
     form = BackupForm()
     if not form.validate_on_submit():
-        if form.csrf_token.errors:
+        if "csrf_token" in form.errors:
             abort(400)
         return _page(form, 400)
     if not jobs.start(current_app._get_current_object(), folder=form.folder.data.strip(),
