@@ -72,9 +72,25 @@ def _ensure_tls(app) -> tls.TLSFiles:
 
 
 def _open_db(ctx: click.Context):
+    """The app and its database, upgraded if this fieldapp is newer (a copy of the database is
+    kept first), refused if a newer fieldapp upgraded it."""
+    from fieldapp.storage import copy
+
     app = _app(ctx)
     db = storage_db.connect(app.config["DATABASE"])
-    migrations.apply(db)
+    kept = []
+    try:
+        migrations.apply(db, before_upgrade=lambda d: kept.append(copy.pre_upgrade_copy(d)))
+    except migrations.NewerDatabase as e:
+        db.close()
+        raise click.ClickException(_(
+            "This database was upgraded by a newer version of fieldapp (it knows %(names)s). "
+            "Install that version or a newer one: this one cannot open it. Nothing was changed.",
+            names=", ".join(e.unknown))) from e
+    if kept:
+        click.echo(_("Database upgraded to %(version)s. Its copy from before the upgrade is kept "
+                     "at %(path)s.", version=migrations.schema_version(db), path=str(kept[0])),
+                   err=True)
     return app, db
 
 
@@ -138,8 +154,19 @@ def init(ctx, post, central, admin_name, password_stdin):
                      "post's network can install the app."))
 @click.pass_context
 def serve(ctx, host, port, threads, use_https):
+    from fieldapp import backups
+    from fieldapp.backups import jobs as backup_jobs
+    from fieldapp.backups import lock
+
+    try:  # held until this process ends: `fieldapp restore` refuses meanwhile
+        ctx.obj["serving"] = lock.hold_serving(config.instance_path(ctx.obj["instance"]))
+    except lock.Busy:
+        raise click.ClickException(backups.message("restoring")) from None
     app, db = _open_db(ctx)  # pending migrations run before the first request
     db.close()
+    if backup_jobs.start_schedule(app):
+        click.echo(_("Scheduled backups to %(folder)s every %(hours)s hours.",
+                     folder=app.config["BACKUP_DIR"], hours=app.config["BACKUP_EVERY_HOURS"]))
     if use_https:
         _serve_https(app, host or "0.0.0.0", port or tls.DEFAULT_PORT, threads)
         return
@@ -722,6 +749,138 @@ def export_command(ctx, dataset, fmt, labels, lang, headers, profile, purpose, f
     for f in files:
         click.echo(_("Wrote %(path)s", path=str(f)))
     click.echo(_("%(rows)s rows exported.", rows=rows))
+
+
+def _read_passphrase(stdin: bool, *, confirm: bool) -> str:
+    from fieldapp import backups
+
+    if stdin:
+        passphrase = sys.stdin.readline().rstrip("\n")
+    else:
+        passphrase = click.prompt(_("Backup passphrase"), hide_input=True,
+                                  confirmation_prompt=_("Repeat the passphrase") if confirm else False)
+    if confirm:
+        try:
+            backups.check_passphrase(passphrase)
+        except backups.BackupError as e:
+            raise click.ClickException(e.message()) from e
+    return passphrase
+
+
+def _backup_folder(app) -> Path:
+    return Path(app.config["BACKUP_DIR"] or Path(app.instance_path) / "backups")
+
+
+@main.group("backup", invoke_without_command=True,
+            help=_("Back up this field server's database, encrypted with a passphrase, while it "
+                   "keeps running. Without a subcommand: back up now."))
+@click.option("--to", "folder", type=click.Path(file_okay=False), default=None,
+              help=_("Folder to write the backup to, such as a USB stick. Default: BACKUP_DIR, "
+                     "else the instance's backups folder."))
+@click.option("--passphrase-stdin", is_flag=True,
+              help=_("Read the passphrase from standard input instead of asking for it."))
+@click.pass_context
+def backup_group(ctx, folder, passphrase_stdin):
+    if ctx.invoked_subcommand is not None:
+        return
+    from fieldapp import backups
+
+    app, db = _field_db(ctx)
+    db.close()
+    folder = Path(folder) if folder else _backup_folder(app)
+    if not folder.exists() and folder == Path(app.instance_path) / "backups":
+        folder.mkdir()
+    passphrase = _read_passphrase(passphrase_stdin, confirm=True)
+    with click.progressbar(length=1, label=_("Copying"), show_pos=False) as bar:
+        labels = {"copy": _("Copying"), "check": _("Checking"), "encrypt": _("Encrypting"),
+                  "done": _("Done")}
+
+        def show(p):
+            bar.label = labels[p.phase]
+            bar.length = max(p.total, 1)
+            bar.update(p.done - bar.pos)
+
+        try:
+            made = backups.make(app.config["DATABASE"], Path(app.instance_path), folder,
+                                post=app.config["POST"], passphrase=passphrase, progress=show)
+        except backups.BackupError as e:
+            raise click.ClickException(e.message()) from e
+    click.echo(_("Backup written: %(path)s (%(records)s records, %(bytes)s bytes).",
+                 path=str(made.path), records=made.records, bytes=made.bytes))
+    click.echo(_("Keep the passphrase apart from the backup: without it the backup cannot be "
+                 "restored, by anyone."))
+
+
+@backup_group.command("set-passphrase",
+                      help=_("Set the passphrase that restores scheduled backups. The server "
+                             "keeps only a public key: it can write backups but not read them."))
+@click.option("--passphrase-stdin", is_flag=True,
+              help=_("Read the passphrase from standard input instead of asking for it."))
+@click.pass_context
+def backup_set_passphrase(ctx, passphrase_stdin):
+    from fieldapp import backups
+    from fieldapp.backups import file as backup_file
+
+    app = _app(ctx)
+    passphrase = _read_passphrase(passphrase_stdin, confirm=True)
+    path = Path(app.instance_path) / backups.KEY_FILE
+    backups._write_json(path, backup_file.new_key_pair(passphrase))
+    click.echo(_("Scheduled backups can be restored with this passphrase from now on: %(path)s",
+                 path=str(path)))
+
+
+@backup_group.command("show", help=_("Show what a backup file holds, without its passphrase."))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def backup_show(path):
+    from fieldapp import backups
+
+    try:
+        header = backups.inspect(path)
+    except backups.BackupError as e:
+        raise click.ClickException(e.message()) from e
+    _print_header(header)
+
+
+def _print_header(header: dict) -> None:
+    click.echo(_("Backup of post %(post)s made %(at)s by fieldapp %(version)s: %(records)s "
+                 "records, database version %(schema)s.", post=header.get("post", "?"),
+                 at=header.get("created_at", "?"), version=header.get("app_version", "?"),
+                 records=header.get("records", "?"), schema=header.get("schema", "?")))
+
+
+@main.command("restore", help=_("Replace this server's database with a backup, after checking "
+                                "the backup. The database it replaces is kept beside it. Stop "
+                                "fieldapp first."))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--passphrase-stdin", is_flag=True,
+              help=_("Read the passphrase from standard input instead of asking for it."))
+@click.option("--yes", is_flag=True, help=_("Do not ask for confirmation."))
+@click.pass_context
+def restore_command(ctx, path, passphrase_stdin, yes):
+    from fieldapp import backups
+
+    app = _app(ctx)
+    try:
+        header = backups.inspect(path)
+    except backups.BackupError as e:
+        raise click.ClickException(e.message()) from e
+    _print_header(header)
+    if header.get("post") != app.config["POST"]:
+        click.echo(_("Warning: this backup is of post %(post)s; this server is post %(ours)s.",
+                     post=header.get("post"), ours=app.config["POST"]))
+    if not yes and not passphrase_stdin:
+        click.confirm(_("Replace the database %(path)s with this backup?",
+                        path=app.config["DATABASE"]), abort=True)
+    passphrase = _read_passphrase(passphrase_stdin, confirm=False)
+    try:
+        done = backups.restore(app.config["DATABASE"], Path(app.instance_path), path, passphrase)
+    except backups.BackupError as e:
+        raise click.ClickException(e.message()) from e
+    _open_db(ctx)[1].close()  # an older backup is upgraded now
+    click.echo(_("Restored %(records)s records from %(path)s.", records=header["records"],
+                 path=str(path)))
+    if done.previous:
+        click.echo(_("The database it replaced is kept at %(path)s.", path=str(done.previous)))
 
 
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))

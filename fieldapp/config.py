@@ -81,6 +81,12 @@ DEFAULTS = {
         "statistics": 365, "other": 1825,
     },
     "PURGE_INTERVAL_HOURS": 24,
+    # Field: backups. BACKUP_DIR is where `fieldapp backup` and the backup page write by default
+    # (empty: <instance>/backups) and, when set, where scheduled backups go: every
+    # BACKUP_EVERY_HOURS (0: never), keeping the newest BACKUP_KEEP of them.
+    "BACKUP_DIR": "",
+    "BACKUP_EVERY_HOURS": 24,
+    "BACKUP_KEEP": 7,
 }
 
 

@@ -71,6 +71,9 @@ EXPECTED = {
     "field_sync.progress": SYNC_OPERATORS,
     "field_sync.export_bundle": SYNC_OPERATORS,
     "field_sync.import_receipt": SYNC_OPERATORS,
+    "backups.index": SYNC_OPERATORS,
+    "backups.run": SYNC_OPERATORS,
+    "backups.progress": SYNC_OPERATORS,
     "central.dashboard": CENTRAL_DASHBOARD,
     "central.new_device": ADMINS,
     "central.revoke": ADMINS,
@@ -100,14 +103,15 @@ EXPECTED = {
     "subjects.erase": {"central"},
 }
 # Pages of one mode only: the other mode answers 404 to those allowed in.
-MODE_OF = {"field_sync": "field", "central": "central", "merged": "central", "exports": "central",
-           "persons": "central", "summary": "central", "subjects": "central"}
+MODE_OF = {"field_sync": "field", "backups": "field", "central": "central", "merged": "central",
+           "exports": "central", "persons": "central", "summary": "central", "subjects": "central"}
 # What an allowed role gets from the empty request this test sends, where it is not 200/302.
 EMPTY_REQUEST = {
     ("field_sync.enrol", "POST"): 400,  # no address, no code
     ("field_sync.run", "POST"): 409,  # not enrolled
     ("field_sync.export_bundle", "POST"): 409,
     ("field_sync.import_receipt", "POST"): 400,  # no file
+    ("backups.run", "POST"): 400,  # no folder, no passphrase
     ("central.new_device", "POST"): 400,
     ("central.import_bundle", "POST"): 400,
     ("central.revoke", "POST"): 404,  # no such device

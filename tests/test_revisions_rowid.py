@@ -12,9 +12,10 @@ from fieldapp.storage.migrations import migrations, schema_version
 from tests.sync.harness import intake_answers
 
 
-def test_every_revision_survives_the_rebuild(tmp_path):
-    db = storage_db.connect(tmp_path / "fieldapp.db")
-    migrations.apply(db, stop_before="0009_revisions_rowid")
+def _records_of_today(path) -> list[str]:
+    """Records with edits and deletions, made by today's storage code: their uuids."""
+    db = storage_db.connect(path)
+    migrations.apply(db)
     rng, intake, ids = random.Random(3), schema.get("intake"), [str(uuidlib.uuid4()) for _ in range(5)]
     for uuid in ids:
         for revision in range(3):  # a new record, then two edits (the last one deletes two records)
@@ -22,6 +23,19 @@ def test_every_revision_survives_the_rebuild(tmp_path):
                 uuid=uuid, definition=intake, answers=intake_answers(rng, given_names="Ñandú"),
                 post="POST-A", device="laptop-1", user="officer", base_revision=revision,
                 deleted=revision == 2 and uuid in ids[:2]))
+    db.conn.close()
+    return ids
+
+
+def test_every_revision_survives_the_rebuild(tmp_path):
+    ids = _records_of_today(tmp_path / "today.db")
+    db = storage_db.connect(tmp_path / "fieldapp.db")
+    migrations.apply(db, stop_before="0009_revisions_rowid")  # records and revisions as in 0008
+    db.execute("ATTACH DATABASE ? AS today", [str(tmp_path / "today.db")])
+    with storage_db.write(db):
+        for table in ("records", "revisions"):
+            db.execute(f"INSERT INTO main.{table} SELECT * FROM today.{table}")
+    db.execute("DETACH DATABASE today")
     table = "SELECT * FROM revisions ORDER BY uuid, revision"
     before = db.execute(table).fetchall()
     assert len(before) == 15
@@ -35,6 +49,7 @@ def test_every_revision_survives_the_rebuild(tmp_path):
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # and the storage code works on the rebuilt table: a fourth revision of a live record
-    records.save(db, records.Submission(uuid=ids[4], definition=intake, answers=intake_answers(rng),
-                                        post="POST-A", device="laptop-1", user="officer", base_revision=3))
+    records.save(db, records.Submission(uuid=ids[4], definition=schema.get("intake"),
+                                        answers=intake_answers(random.Random(4)), post="POST-A",
+                                        device="laptop-1", user="officer", base_revision=3))
     assert db.execute("SELECT count(*) FROM revisions WHERE uuid = ?", [ids[4]]).fetchone()[0] == 4

@@ -22,6 +22,8 @@ POST_ADMIN_ROLES = (OFFICER, SUPERVISOR, ADMIN)
 DEVICE_SETUP = (SUPERVISOR, ADMIN)
 # Who syncs a post with central (and enrols it, and carries bundles).
 SYNC_OPERATORS = (SUPERVISOR, ADMIN)
+# Who backs up the post's laptop (the backup is encrypted: writing one reveals nothing).
+BACKUP_OPERATORS = (SUPERVISOR, ADMIN)
 # At central: who sees the devices' dashboard, who registers and revokes devices, who resolves
 # conflicts between a post's version and central's (they read both, so every section).
 CENTRAL_DASHBOARD = (CENTRAL, ADMIN)

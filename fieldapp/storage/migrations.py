@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
 from sqlite_utils import Database, Migrations
+
+from fieldapp.storage.db import write
 
 migrations = Migrations("fieldapp")
 
@@ -403,11 +408,84 @@ def subjects(db: Database) -> None:
     db.execute("ALTER TABLE devices ADD COLUMN replaces TEXT")
 
 
-def apply(db: Database) -> list[str]:
-    """Apply pending migrations; return the names applied."""
-    pending = [m.name for m in migrations.pending(db)]
-    migrations.apply(db)
-    return pending
+class NewerDatabase(Exception):
+    """The database was upgraded by a newer fieldapp: this one must not open it."""
+
+    def __init__(self, unknown: list[str]):
+        super().__init__(", ".join(unknown))
+        self.unknown = unknown
+
+
+class _InTransaction(Database):
+    """The migration's view of the database: `executescript` runs each statement in the open
+    transaction. sqlite3's own `executescript` COMMITs first, so a migration killed half-way
+    would leave its first statements applied and its name unrecorded."""
+
+    def executescript(self, sql: str):
+        statement = ""
+        for part in sql.split(";"):
+            statement += part + ";"
+            if sqlite3.complete_statement(statement):
+                if statement.strip(" \t\n;"):
+                    self.conn.execute(statement)
+                statement = ""
+        if statement.strip(" \t\n;"):
+            self.conn.execute(statement)
+        return self.conn.cursor()
+
+
+def unknown(db: Database) -> list[str]:
+    """Applied migrations this code does not know: a newer fieldapp wrote this database."""
+    known = {m.name for m in migrations._migrations}
+    return [m.name for m in migrations.applied(db) if m.name not in known]
+
+
+def pending(db: Database) -> list[str]:
+    return [m.name for m in migrations.pending(db)]
+
+
+def _pre_upgrade_copy(db: Database) -> None:
+    from fieldapp.storage.copy import pre_upgrade_copy
+
+    pre_upgrade_copy(db)
+
+
+def apply(db: Database, *, before_upgrade: Callable[[Database], object] | None = _pre_upgrade_copy,
+          stop_before: str | None = None) -> list[str]:
+    """Apply pending migrations, each with its bookkeeping row in one transaction; return the
+    names applied. A process killed half-way leaves the database at the last migration applied,
+    and the next start carries on.
+
+    `before_upgrade(db)` runs first when a database that holds data has migrations pending (the
+    pre-upgrade copy, `storage.copy.pre_upgrade_copy`). `stop_before` names the first migration
+    not to apply (tests build databases of earlier versions). Raises NewerDatabase, changing
+    nothing, when a newer fieldapp wrote it."""
+    newer = unknown(db)
+    if newer:
+        raise NewerDatabase(newer)
+    todo = migrations.pending(db)
+    names = [m.name for m in todo]
+    if stop_before in names:
+        todo = todo[:names.index(stop_before)]
+    if not todo:
+        return []
+    if before_upgrade is not None and migrations.applied(db):
+        before_upgrade(db)
+    with write(db):
+        migrations.ensure_migrations_table(db)
+    view = _InTransaction(db.conn)
+    done = []
+    for migration in todo:
+        # Another process (a CLI command during an upgrade) may have applied it meanwhile.
+        with write(db):
+            if migration.name in {m.name for m in migrations.applied(db)}:
+                continue
+            migration.fn(view)
+            if not db.conn.in_transaction:
+                raise RuntimeError(f"migration {migration.name} committed on its own")
+            migrations._record_applied(db, migration.name)
+        done.append(migration.name)
+    return done
 
 
 def schema_version(db: Database) -> str:

@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         admin,
         api,
         auth,
+        backups,
         central,
         connect,
         db,
@@ -38,7 +39,7 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
                       connect.bp, syncing.bp, central.bp, merged.bp, exports.bp, persons.bp,
-                      summary.bp, diagnostics.bp, subjects.bp):
+                      summary.bp, diagnostics.bp, subjects.bp, backups.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 
