@@ -13,7 +13,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from fieldapp.domain import accounts as rules
 from fieldapp.domain.roles import CENTRAL
 from fieldapp.i18n import cli_gettext
-from fieldapp.storage import users
+from fieldapp.storage import audit, users
+from fieldapp.storage.db import write
 
 
 def N_(message: str) -> str:
@@ -66,33 +67,54 @@ def _raise_first(checks: list[tuple[str | None, str]]) -> None:
 
 
 def create(db: Database, *, username: str, password: str, role: str, post: str | None,
-           full_name: str = "") -> int:
-    """Create an account after checking the rules: raises AccountError."""
+           full_name: str = "", actor: audit.Actor = audit.SYSTEM) -> int:
+    """Create an account after checking the rules: raises AccountError. Audited as by `actor`."""
     username = username.strip().lower()
     post = (post or "").strip().upper() or None
     _raise_first([
         (rules.check_username(username), "username"), (rules.check_role(role), "role"),
         (rules.check_post(role, post), "post"), (rules.check_password(password), "password"),
     ])
+    post = None if role == CENTRAL and not post else post
     try:
-        return users.create(
-            db, username=username, password_hash=generate_password_hash(password), role=role,
-            post=None if role == CENTRAL and not post else post, full_name=full_name.strip(),
-        )
+        with write(db):
+            user_id = users.create(
+                db, username=username, password_hash=generate_password_hash(password), role=role,
+                post=post, full_name=full_name.strip(),
+            )
+            audit.record(db, "account.created", actor=actor, target=f"user:{user_id}",
+                         details={"role": role, "post": post})
+            return user_id
     except users.UsernameTaken as e:
         raise AccountError("username_taken", "username") from e
 
 
-def set_password(db: Database, user_id: int, password: str) -> None:
+def set_password(db: Database, user_id: int, password: str, *,
+                 actor: audit.Actor = audit.SYSTEM) -> None:
     _raise_first([(rules.check_password(password), "password")])
-    users.update(db, user_id, password_hash=generate_password_hash(password))
+    with write(db):
+        users.update(db, user_id, password_hash=generate_password_hash(password))
+        audit.record(db, "account.password_reset", actor=actor, target=f"user:{user_id}")
 
 
 def update(db: Database, user_id: int, *, role: str, post: str | None, full_name: str,
-           active: bool) -> None:
+           active: bool, actor: audit.Actor = audit.SYSTEM) -> None:
     post = (post or "").strip().upper() or None
     _raise_first([(rules.check_role(role), "role"), (rules.check_post(role, post), "post")])
-    users.update(db, user_id, role=role, post=post, full_name=full_name.strip(), active=int(active))
+    change(db, user_id, actor=actor, role=role, post=post, full_name=full_name.strip(),
+           active=int(active))
+
+
+def change(db: Database, user_id: int, *, actor: audit.Actor, **changes) -> None:
+    """Change an account's columns (storage.users.update) and record which changed: the new role,
+    post and status are kept in the event, a new name only as "full_name changed"."""
+    with write(db):
+        before = users.get(db, user_id) or {}
+        users.update(db, user_id, **changes)
+        changed = sorted(k for k, v in changes.items() if before.get(k) != v)
+        details = {"changed": changed, **{k: changes[k] for k in ("role", "post", "active")
+                                          if k in changed}}
+        audit.record(db, "account.updated", actor=actor, target=f"user:{user_id}", details=details)
 
 
 def authenticate(db: Database, username: str, password: str) -> dict | None:

@@ -27,7 +27,7 @@ COLUMNS = (*HASHED, "hash")
 ACTOR_KINDS = ("user", "device", "system", "anonymous")
 EVENT = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 TARGET_KIND = re.compile(r"^[a-z][a-z_]{0,19}$")
-TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+TARGET_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.:@-]{0,127}$")
 
 # Every event code fieldapp records. The admin page offers these in its filter; a code recorded
 # by a later version is still shown and found by its code.

@@ -11,6 +11,7 @@ from fieldapp import accounts
 from fieldapp.domain.roles import ADMIN, POST_ADMIN_ROLES
 from fieldapp.forms.base import Form
 from fieldapp.storage import users
+from fieldapp.web import audit
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 
@@ -77,7 +78,7 @@ def new():
         try:
             accounts.create(get_db(), username=form.username.data or "", password=password,
                             role=form.role.data, post=g.user["post"],
-                            full_name=form.full_name.data or "")
+                            full_name=form.full_name.data or "", actor=audit.actor())
         except accounts.AccountError as e:
             form[e.field].errors = [e.message()]
         else:
@@ -98,7 +99,8 @@ def edit(user_id):
         else:
             try:
                 accounts.update(get_db(), user_id, role=form.role.data, post=g.user["post"],
-                                full_name=form.full_name.data or "", active=form.active.data)
+                                full_name=form.full_name.data or "", active=form.active.data,
+                                actor=audit.actor())
             except accounts.AccountError as e:
                 form[e.field].errors = [e.message()]
             else:
@@ -115,6 +117,6 @@ def reset_password(user_id):
     if not ResetForm().validate_on_submit():
         abort(400)
     password = accounts.generate_password()
-    accounts.set_password(get_db(), user_id, password)
+    accounts.set_password(get_db(), user_id, password, actor=audit.actor())
     return render_template("admin/created.html", username=target["username"], password=password,
                            reset=True)

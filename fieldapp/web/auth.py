@@ -13,6 +13,7 @@ from fieldapp import accounts
 from fieldapp.forms.base import Form
 from fieldapp.i18n import swap_language
 from fieldapp.storage import users
+from fieldapp.web import audit
 from fieldapp.web.access import allow, log_in
 from fieldapp.web.db import get_db
 
@@ -47,8 +48,10 @@ def login():
         user = accounts.authenticate(get_db(), form.username.data, form.password.data)
         if user:
             log_in(user)
+            audit.record("auth.login", user=user)
             target = _safe_next(request.args.get("next"))
             return redirect(swap_language(target, g.lang) if target else url_for("main.home"))
+        audit.login_failed(form.username.data)
         error = gettext("Wrong username or password, or the account is disabled.")
     elif request.method == "POST":
         error = gettext("Enter your username and password.")
@@ -61,5 +64,6 @@ def logout():
     if LogoutForm().validate_on_submit():
         if g.user:
             users.end_sessions(get_db(), g.user["id"])
+            audit.record("auth.logout")
         session.clear()
     return redirect(url_for("auth.login"))
