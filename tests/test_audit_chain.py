@@ -14,9 +14,8 @@ from click.testing import CliRunner
 from fieldapp import config
 from fieldapp.cli import main
 from fieldapp.domain import audit as rules
-from fieldapp.storage import audit
+from fieldapp.storage import audit, migrations
 from fieldapp.storage import db as storage_db
-from fieldapp.storage import migrations
 
 ROWS = 5
 
