@@ -17,6 +17,7 @@ from tests.central_data import central_app  # noqa: F401 — the fixture
 from tests.conftest import PASSWORD, Client, valid_intake
 from tests.test_outbox_api import intake as outbox_intake
 from tests.test_outbox_api import send
+from tests.test_persons import look_again, staff, world  # noqa: F401 — fixtures
 
 
 def events(app, **filters) -> list[dict]:
@@ -200,11 +201,24 @@ def test_an_export_and_its_download_are_recorded_without_the_name_searched(centr
     db = storage_db.connect(central_app.config["DATABASE"])
     seed(db)
     db.close()
-    staff = Client(central_app, "central")
-    export_id = _start(staff, q="García", post="POST-A")
-    _download(staff, export_id)
+    analyst = Client(central_app, "central")
+    export_id = _start(analyst, q="García", post="POST-A")
+    _download(analyst, export_id)
     started, downloaded = last(central_app, "export.started"), last(central_app, "export.downloaded")
     assert started["target_id"] == downloaded["target_id"] == export_id
     assert started["actor_name"] == downloaded["actor_name"] == "central"
     assert started["details"]["filters"] == {"form": "intake", "post": "POST-A", "q": True}
     assert "García" not in str(events(central_app))
+
+
+# Central: verdicts on duplicate persons ----------------------------------------------------------
+
+
+def test_a_merge_and_its_undo_are_recorded(app, world, staff):  # noqa: F811
+    p, q = world["p"], world["q"]
+    look_again(staff)
+    staff.post_form("/en/central/persons/", {"a": p, "b": q, "survivor": q}, url="/en/central/persons/merge")
+    staff.post_form("/en/central/persons/merges", {"a": q, "b": p}, url="/en/central/persons/merges/undo")
+    got = [(e["event"], e["actor_name"], e["target_id"], e["details"]["other"])
+           for e in events(app) if e["event"].startswith("person.")]
+    assert got == [("person.merged", "central", q, p), ("person.unmerged", "central", q, p)]
