@@ -13,7 +13,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from fieldapp.domain import accounts as rules
 from fieldapp.domain.roles import CENTRAL
 from fieldapp.i18n import cli_gettext
-from fieldapp.storage import users
+from fieldapp.storage import audit, users
+from fieldapp.storage.db import write
 
 
 def N_(message: str) -> str:
@@ -73,8 +74,8 @@ def _raise_first(checks: list[tuple[str | None, str]]) -> None:
 
 
 def create(db: Database, *, username: str, password: str, role: str, post: str | None,
-           full_name: str = "", must_change: bool = False) -> int:
-    """Create an account after checking the rules: raises AccountError."""
+           full_name: str = "", must_change: bool = False, actor: audit.Actor = audit.SYSTEM) -> int:
+    """Create an account after checking the rules: raises AccountError. Audited as by `actor`."""
     username = username.strip().lower()
     post = (post or "").strip().upper() or None
     _raise_first([
@@ -82,23 +83,31 @@ def create(db: Database, *, username: str, password: str, role: str, post: str |
         (rules.check_post(role, post), "post"),
         (rules.check_password(password, username), "password"),
     ])
+    post = None if role == CENTRAL and not post else post
     try:
-        return users.create(
-            db, username=username, password_hash=generate_password_hash(password), role=role,
-            post=None if role == CENTRAL and not post else post, full_name=full_name.strip(),
-            must_change_password=must_change,
-        )
+        with write(db):
+            user_id = users.create(
+                db, username=username, password_hash=generate_password_hash(password), role=role,
+                post=post, full_name=full_name.strip(), must_change_password=must_change,
+            )
+            audit.record(db, "account.created", actor=actor, target=f"user:{user_id}",
+                         details={"role": role, "post": post, "must_change": bool(must_change)})
+            return user_id
     except users.UsernameTaken as e:
         raise AccountError("username_taken", "username") from e
 
 
-def set_password(db: Database, user_id: int, password: str, *, must_change: bool = False) -> None:
+def set_password(db: Database, user_id: int, password: str, *, must_change: bool = False,
+                 actor: audit.Actor = audit.SYSTEM) -> None:
     """Give an account a new password (checked against the policy) and end its sessions;
     `must_change=True` makes its holder choose another at the next login."""
     user = users.get(db, user_id)
     _raise_first([(rules.check_password(password, user["username"]), "password")])
-    users.update(db, user_id, password_hash=generate_password_hash(password),
-                 must_change_password=int(must_change), end_sessions=True)
+    with write(db):
+        users.update(db, user_id, password_hash=generate_password_hash(password),
+                     must_change_password=int(must_change), end_sessions=True)
+        audit.record(db, "account.password_reset", actor=actor, target=f"user:{user_id}",
+                     details={"must_change": bool(must_change)})
 
 
 def change_own_password(db: Database, user: dict, current: str, new: str) -> None:
@@ -109,26 +118,41 @@ def change_own_password(db: Database, user: dict, current: str, new: str) -> Non
     if new == current:
         raise AccountError("password_unchanged", "new")
     _raise_first([(rules.check_password(new, user["username"]), "new")])
-    users.update(db, user["id"], password_hash=generate_password_hash(new), must_change_password=0,
-                 end_sessions=True)
+    with write(db):
+        users.update(db, user["id"], password_hash=generate_password_hash(new), must_change_password=0,
+                     end_sessions=True)
+        audit.record(db, "account.password_changed", actor=audit.Actor.user(user),
+                     target=f"user:{user['id']}")
 
 
 def update(db: Database, user_id: int, *, role: str, post: str | None, full_name: str,
-           active: bool, must_change: bool | None = None) -> None:
+           active: bool, must_change: bool | None = None, actor: audit.Actor = audit.SYSTEM) -> None:
     """Change an account; a new role or post, or disabling it, ends its sessions at once."""
     post = (post or "").strip().upper() or None
     _raise_first([(rules.check_role(role), "role"), (rules.check_post(role, post), "post")])
-    before = users.get(db, user_id)
     changes = {"role": role, "post": post, "full_name": full_name.strip(), "active": int(active)}
     if must_change is not None:
         changes["must_change_password"] = int(must_change)
-    ends = (role, post) != (before["role"], before["post"]) or not active
-    users.update(db, user_id, end_sessions=ends, **changes)
+    change(db, user_id, actor=actor, **changes)
 
 
-def set_active(db: Database, user_id: int, active: bool) -> None:
+def set_active(db: Database, user_id: int, active: bool, *, actor: audit.Actor = audit.SYSTEM) -> None:
     """Enable or disable an account; disabling ends its sessions at once."""
-    users.update(db, user_id, active=int(active), end_sessions=not active)
+    change(db, user_id, actor=actor, active=int(active))
+
+
+def change(db: Database, user_id: int, *, actor: audit.Actor, **changes) -> None:
+    """Change an account's columns (storage.users.update) and record which changed: the new role,
+    post and status are kept in the event, a new name only as "full_name changed". A new role or
+    post, or disabling the account, ends its sessions in the same transaction."""
+    with write(db):
+        before = users.get(db, user_id) or {}
+        changed = sorted(k for k, v in changes.items() if before.get(k) != v)
+        ends = bool({"role", "post"} & set(changed)) or changes.get("active", 1) == 0
+        users.update(db, user_id, end_sessions=ends, **changes)
+        details = {"changed": changed, **{k: changes[k] for k in ("role", "post", "active")
+                                          if k in changed}}
+        audit.record(db, "account.updated", actor=actor, target=f"user:{user_id}", details=details)
 
 
 def authenticate(db: Database, username: str, password: str) -> dict | None:

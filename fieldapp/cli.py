@@ -15,8 +15,8 @@ import click
 from fieldapp import accounts, config, i18n, logs, tls
 from fieldapp.domain.roles import ADMIN, ROLES
 from fieldapp.i18n import cli_gettext as _
+from fieldapp.storage import audit, migrations, users
 from fieldapp.storage import db as storage_db
-from fieldapp.storage import migrations, users
 
 REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("fieldapp.cli")
@@ -128,7 +128,7 @@ def init(ctx, post, central, admin_name, password_stdin):
             accounts.generate_password()
         try:
             accounts.create(db, username=admin_name, password=password, role=ADMIN,
-                            post=app.config["POST"])
+                            post=app.config["POST"], actor=audit.CLI)
         except accounts.AccountError as e:
             raise click.ClickException(e.message()) from e
         click.echo(_("Administrator account: %(name)s", name=admin_name))
@@ -281,7 +281,8 @@ def users_add(ctx, username, role, post, full_name, password_stdin, must_change)
         post = app.config["POST"]
     try:
         accounts.create(db, username=username, password=password, role=role, post=post,
-                        full_name=full_name, must_change=must_change)
+                        full_name=full_name, must_change=must_change,
+                        actor=audit.CLI)
     except accounts.AccountError as e:
         raise click.ClickException(e.message()) from e
     click.echo(_("Account created: %(name)s", name=username.strip().lower()))
@@ -292,7 +293,7 @@ def users_add(ctx, username, role, post, full_name, password_stdin, must_change)
 def _set_active(ctx, username, active):
     db = _open_db(ctx)[1]
     user = _find(db, username)
-    accounts.set_active(db, user["id"], active)
+    accounts.set_active(db, user["id"], active, actor=audit.CLI)
     click.echo(_("Account enabled: %(name)s", name=user["username"]) if active
                else _("Account disabled: %(name)s", name=user["username"]))
 
@@ -324,7 +325,7 @@ def users_reset(ctx, username, password_stdin, must_change):
     user = _find(db, username)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else accounts.generate_password()
     try:
-        accounts.set_password(db, user["id"], password, must_change=must_change)
+        accounts.set_password(db, user["id"], password, must_change=must_change, actor=audit.CLI)
     except accounts.AccountError as e:
         raise click.ClickException(e.message()) from e
     click.echo(_("Password changed: %(name)s", name=user["username"]))
@@ -445,13 +446,16 @@ def _sync_error(e) -> click.ClickException:
 def sync_group(ctx, batch_size):
     if ctx.invoked_subcommand is not None:
         return
-    from sync import client
+    from sync import client, jobs
 
     app, db = _field_db(ctx)
+    seen = client.Progress()  # how far the sync went, for the audit log if it stops
     try:
         central = client.Central(client.settings_for(db, app.config, i18n.cli_language()))
         with click.progressbar(length=1, label=_("Sending"), show_pos=True) as bar:
             def show(p):
+                nonlocal seen
+                seen = p
                 bar.length = max(p.total, 1)
                 bar.label = {"push": _("Sending"), "pull": _("Receiving"),
                              "finish": _("Finishing"), "done": _("Done")}[p.phase]
@@ -460,7 +464,10 @@ def sync_group(ctx, batch_size):
             done = client.run(db, central, batch_size=batch_size or app.config["SYNC_BATCH_SIZE"],
                               on_progress=show)
     except client.SyncError as e:
+        audit.record(db, "sync.failed", actor=audit.CLI,
+                     details=jobs.failure_details(seen, e.code, e.status))
         raise _sync_error(e) from e
+    audit.record(db, "sync.run", actor=audit.CLI, details=jobs.run_details(done))
     _print_receipt(done.receipt, done.counts, done.pulled)
     if client.clock_skewed(done.clock_offset):
         click.echo(_("Warning: this computer's clock differs from the central server's by %(minutes)s "
@@ -498,6 +505,8 @@ def sync_enrol(ctx, url, code_stdin):
         answer = client.enrol(db, settings, code, app.config["POST"])
     except client.SyncError as e:
         raise _sync_error(e) from e
+    audit.record(db, "sync.enrolled", actor=audit.CLI, target=f"device:{answer['device']}",
+                 details={"post": answer["post"], "central": url[:200]})
     click.echo(_("Enrolled as device %(name)s of post %(post)s.", name=answer["name"],
                  post=answer["post"]))
 
@@ -539,6 +548,7 @@ def sync_export_bundle(ctx, path):
     except client.SyncError as e:
         raise _sync_error(e) from e
     Path(path).write_bytes(data)
+    audit.record(db, "sync.bundle_exported", actor=audit.CLI, details=bundle.audit_details(summary))
     click.echo(_("Wrote %(n)s changes to %(path)s. Take it to the central office; import the "
                  "receipt they give back with `fieldapp sync import-receipt`.",
                  n=summary["records"], path=path))
@@ -556,6 +566,7 @@ def sync_import_receipt(ctx, path):
         receipt = bundle.import_receipt(db, Path(path).read_bytes())
     except client.SyncError as e:
         raise _sync_error(e) from e
+    audit.record(db, "sync.receipt_imported", actor=audit.CLI, details=bundle.audit_details(receipt))
     _print_receipt(receipt, receipt["counts"])
     if not receipt["advanced"]:
         click.echo(_("This receipt was imported before: nothing changed."))
@@ -579,6 +590,8 @@ def sync_import_bundle(ctx, path, receipt_path):
     except client.SyncError as e:
         raise _sync_error(e) from e
     Path(receipt_path).write_bytes(data)
+    audit.record(db, "sync.bundle_imported", actor=audit.CLI, target=f"device:{receipt['device']}",
+                 details=server.receipt_details(receipt))
     _print_receipt(receipt, receipt["counts"])
     click.echo(_("Receipt written to %(path)s: give it back to the post.", path=receipt_path))
 
@@ -604,8 +617,14 @@ def devices_add(ctx, post, name, replaces):
     if accounts.rules.check_post("officer", post) or post == app.config["POST"]:
         raise click.BadParameter(accounts.message("invalid_post"), param_hint="POST")
     try:
-        device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli",
-                                          replaces=replaces.strip() if replaces else None)
+        with storage_db.write(db):
+            device_id, code = server.register(db, post=post, name=name.strip()[:80], by="cli",
+                                              replaces=replaces.strip() if replaces else None)
+            audit.record(db, "device.registered", actor=audit.CLI, target=f"device:{device_id}",
+                         details={"post": post})
+            if replaces:
+                audit.record(db, "device.replaced", actor=audit.CLI, target=f"device:{replaces.strip()}",
+                             details={"by": device_id})
     except store.ReplaceRefused as e:
         raise click.BadParameter(_("No device %(id)s of post %(post)s.", id=replaces, post=post),
                                  param_hint="--replaces") from e
@@ -633,7 +652,11 @@ def devices_revoke(ctx, device_id):
     from fieldapp.storage import sync as store
 
     db = _central_db(ctx)[1]
-    if not store.revoke(db, device_id.strip()):
+    with storage_db.write(db):
+        revoked = store.revoke(db, device_id.strip())
+        if revoked:
+            audit.record(db, "device.revoked", actor=audit.CLI, target=f"device:{device_id.strip()}")
+    if not revoked:
         raise click.ClickException(_("No device %(id)s that is not revoked already.", id=device_id))
     click.echo(_("Device revoked: %(id)s", id=device_id))
 
@@ -730,7 +753,7 @@ def export_command(ctx, dataset, fmt, labels, lang, headers, profile, purpose, f
     req = exports.Request(dataset=dataset, format=fmt, purpose=purpose, flt=flt, incremental=changed,
                           options=export.Options(labels=labels, lang=lang, headers=headers, profile=profile,
                                                  key=exports.pseudonym_key(app.config["SECRET_KEY"])))
-    job = exports.start(db, req, username=f"cli:{getpass.getuser()}")
+    job = exports.start(db, req, username=f"cli:{getpass.getuser()}", actor=audit.CLI)
     with click.progressbar(length=max(job["total"], 1), label=_("Exporting"), show_pos=True) as bar:
         done = 0
 
@@ -802,7 +825,8 @@ def backup_group(ctx, folder, passphrase_stdin):
 
         try:
             made = backups.make(app.config["DATABASE"], Path(app.instance_path), folder,
-                                post=app.config["POST"], passphrase=passphrase, progress=show)
+                                post=app.config["POST"], passphrase=passphrase, progress=show,
+                                actor=audit.CLI)
         except backups.BackupError as e:
             raise click.ClickException(e.message()) from e
     click.echo(_("Backup written: %(path)s (%(records)s records, %(bytes)s bytes).",
@@ -876,11 +900,73 @@ def restore_command(ctx, path, passphrase_stdin, yes):
         done = backups.restore(app.config["DATABASE"], Path(app.instance_path), path, passphrase)
     except backups.BackupError as e:
         raise click.ClickException(e.message()) from e
-    _open_db(ctx)[1].close()  # an older backup is upgraded now
+    db = _open_db(ctx)[1]  # an older backup is upgraded now
+    # The audit log is the backup's: anchor it where it ends, so that verify does not take the
+    # events after the backup for deleted ones; then record the restore in it.
+    audit.reanchor(db, actor=audit.CLI)
+    audit.record(db, "backup.restored", actor=audit.CLI,
+                 details={"file": Path(path).name, "records": header["records"],
+                          "backup_created_at": header["created_at"]})
+    db.close()
     click.echo(_("Restored %(records)s records from %(path)s.", records=header["records"],
                  path=str(path)))
     if done.previous:
         click.echo(_("The database it replaced is kept at %(path)s.", path=str(done.previous)))
+
+
+@main.group("audit", help=_("The audit log: verify its chain, list events."))
+def audit_group():
+    pass
+
+
+@audit_group.command("verify", help=_("Check every row of the audit log and its anchor; exit 1 "
+                                      "naming the first bad row."))
+@click.pass_context
+def audit_verify(ctx):
+    from fieldapp.domain.audit import PROBLEMS
+
+    db = _open_db(ctx)[1]
+    verdict = audit.verify(db)
+    if verdict.ok:
+        click.echo(_("ok, %(n)s rows", n=verdict.rows))
+        if verdict.unanchored:
+            click.echo(_("(the last %(n)s rows were written after the anchor was last updated: "
+                         "normal only right after a crash)", n=verdict.unanchored))
+        return
+    p = verdict.problem
+    click.echo(_("FAILED at row %(seq)s: %(why)s", seq=p.seq, why=_(
+        PROBLEMS[p.code], seq=p.seq, last=p.last, anchor=p.anchor)), err=True)
+    ctx.exit(1)
+
+
+@audit_group.command("list", help=_("Show the latest events, newest first."))
+@click.option("--event", default="", help=_("Only this event code, e.g. auth.login_failed."))
+@click.option("--user", default="", help=_("Only events by this username or device id."))
+@click.option("--target", default="", help=_("Only events about this record uuid, account number "
+                                             "or device id."))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.pass_context
+def audit_list(ctx, event, user, target, limit):
+    from fieldapp.domain import audit as rules
+    from fieldapp.domain.audit import canonical
+
+    flt, errors = rules.parse_filter({"event": event, "user": user, "target": target})
+    if errors:
+        raise click.UsageError(" ".join(_(m) for m in errors.values()))
+    for row in audit.page(_open_db(ctx)[1], flt, limit=limit):
+        target_text = f"{row['target_kind']}:{row['target_id']}" if row["target_id"] else "-"
+        click.echo(f"{row['seq']:>7} {row['at'][:19]} {row['actor_name'] or row['actor_kind']:<20} "
+                   f"{row['event']:<22} {target_text} {canonical(row['details'])} {row['address']}")
+
+
+@audit_group.command("anchor", help=_("Anchor the audit log where it ends now (after restoring a "
+                                      "backup, or a crash). Recorded in the log itself."))
+@click.pass_context
+def audit_anchor(ctx):
+
+    old, new = audit.reanchor(_open_db(ctx)[1], actor=audit.CLI)
+    click.echo(_("Anchored at row %(seq)s (was: %(old)s).", seq=new.seq,
+                 old=old.seq if old else _("none")))
 
 
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))

@@ -24,7 +24,8 @@ from fieldapp.domain import filters, trainings
 from fieldapp.domain.filters import Filter
 from fieldapp.domain.persons import PERSON_FORMS
 from fieldapp.forms import countries, export, schema, writers
-from fieldapp.storage import central, persons
+from fieldapp.storage import audit, central, persons
+from fieldapp.storage import db as storage_db
 from fieldapp.storage import exports as store
 from fieldapp.storage.db import snapshot
 
@@ -97,18 +98,27 @@ def pseudonym_key(secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), b"fieldapp export pseudonyms", hashlib.sha256).digest()
 
 
-def start(db: Database, req: Request, *, username: str) -> dict:
-    """Record the export (the audit row) and how many rows it will have; `run` writes it."""
+def start(db: Database, req: Request, *, username: str, actor: audit.Actor = audit.SYSTEM) -> dict:
+    """Record the export (the audit row) and how many rows it will have; `run` writes it.
+
+    Also an `export.started` event of the audit log, by `actor`: its filters, but of a name or
+    document number searched for only that there was one."""
     since = None
     if req.incremental:
         since = store.last_upto(db, username=username, dataset=req.dataset, profile=req.options.profile) or 0
     export_id = secrets.token_urlsafe(18)
     options = {"labels": req.options.labels, "lang": req.options.lang, "headers": req.options.headers,
                "incremental": req.incremental}
-    store.create(db, export_id=export_id, username=username, dataset=req.dataset, format=req.format,
-                 profile=req.options.profile, purpose=req.purpose.strip(), options=options,
-                 filters=req.flt.as_dict(), since_seq=since, upto_seq=central.last_seq(db),
-                 total=_count(db, req, since))
+    upto, total = central.last_seq(db), _count(db, req, since)
+    filters = req.flt.as_dict()
+    with storage_db.write(db):
+        store.create(db, export_id=export_id, username=username, dataset=req.dataset, format=req.format,
+                     profile=req.options.profile, purpose=req.purpose.strip(), options=options,
+                     filters=filters, since_seq=since, upto_seq=upto, total=total)
+        audit.record(db, "export.started", actor=actor, target=f"export:{export_id}", details={
+            "dataset": req.dataset, "format": req.format, "profile": req.options.profile,
+            "rows": total, "incremental": req.incremental,
+            "filters": {**filters, **({"q": True} if "q" in filters else {})}})
     return store.get(db, export_id)
 
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from fieldapp.domain import privacy
+from fieldapp.storage import audit, migrations
 from fieldapp.storage import db as storage_db
-from fieldapp.storage import migrations
 from fieldapp.storage import retention as store
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,10 @@ def run(db, config: dict, now: datetime, *, dry_run: bool = False,
         total = len(due.uuids)
         store.purge(db, due.uuids, scope=due.scope, at=privacy.iso(now),
                     progress=(lambda done: progress(done, total)) if progress else None)
-        # Counts only: never a name, and never the uuids in the log (the audit log gets those).
+        # Counts only: never a name, and never the uuids (a purge can reach thousands of records).
+        audit.record(db, "retention.purged", actor=audit.SYSTEM, target=f"scope:{due.scope}",
+                     details={"as_of": privacy.iso(now), "records": total, "forms": dict(due.by_form),
+                              "purposes": dict(due.by_purpose)})
         log.info("retention purge (%s): %s records", due.scope, total)
     return due
 

@@ -93,3 +93,9 @@ def import_receipt(db: Database, data: bytes) -> dict:
         store.acknowledge(db, checkpoint=checkpoint, to_seq=end, results=results, messages=messages)
         store.set_state(db, last_sync=now(), last_receipt=json.dumps(receipt))
     return {**receipt, "advanced": advanced}
+
+
+def audit_details(about: dict) -> dict:
+    """What the audit log keeps of a bundle written or a receipt imported: ids and counts."""
+    kept = {k: about[k] for k in ("id", "from", "to", "records", "advanced") if k in about}
+    return {**kept, **about.get("counts", {})}

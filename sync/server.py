@@ -7,7 +7,7 @@ import logging
 import uuid as uuidlib
 from datetime import UTC, date, datetime, timedelta
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, has_request_context, request
 from flask_babel import lazy_gettext
 
 from fieldapp.domain import persons, privacy
@@ -15,8 +15,9 @@ from fieldapp.domain.records import now
 from fieldapp.forms import schema
 from fieldapp.forms.builder import answers_as_formdata
 from fieldapp.forms.validate import validate
-from fieldapp.storage import records, subjects
+from fieldapp.storage import audit, records, subjects
 from fieldapp.storage import sync as store
+from fieldapp.storage.db import write
 from fieldapp.web import clock
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
@@ -191,13 +192,37 @@ def enrol():
                          [code_hash]).fetchone()
     if pending and pending[0] != post:
         raise Refused(409, "wrong_post", expected=pending[0], post=post)
-    device = store.enrol(db, code_hash=code_hash, token_hash=token_hash, signing_key=key, at=now(),
-                         post=post)
+    with write(db):
+        device = store.enrol(db, code_hash=code_hash, token_hash=token_hash, signing_key=key, at=now(),
+                             post=post)
+        if device is not None:
+            audit.record(db, "device.enrolled", actor=_device_actor(device),
+                         target=f"device:{device['id']}", details={"post": device["post"]})
     if device is None:
         raise Refused(401, "bad_code")
     log.info("device %s of post %s enrolled", device["id"], device["post"])
     return _answer({"device": device["id"], "post": device["post"], "name": device["name"],
                     "protocol": protocol.VERSION})
+
+
+def _device_actor(device: dict) -> audit.Actor:
+    address = (request.remote_addr or "") if has_request_context() else ""
+    return audit.Actor.device(device["id"], address)
+
+
+def _counts(results: list[dict]) -> dict[str, int]:
+    """How many records of a batch had each outcome (merged ones apart): what its event keeps."""
+    counts = {"records": len(results), "stored": 0, "duplicate": 0, "conflict": 0, "merged": 0,
+              "rejected": 0}
+    for r in results:
+        counts["merged" if r.get("code") == "merged" else r["outcome"]] += 1
+    return counts
+
+
+def receipt_details(receipt: dict) -> dict:
+    """What an audit event keeps of a receipt: its id, post, counts and digest."""
+    return {"receipt": receipt["id"], "post": receipt["post"], "records": receipt["records"],
+            **receipt["counts"], "digest": receipt["digest"]}
 
 
 def register(db, *, post: str, name: str, by: str, replaces: str | None = None) -> tuple[str, str]:
@@ -272,7 +297,11 @@ def apply(db, device: dict, sync_id: str, batch: str, raw_items: list) -> list[d
             value for raw in raw_items if isinstance(raw, dict)
             for value in (raw.get("uuid"), raw.get("person")) if isinstance(value, str))))
         items = [check(raw, device["post"], device["id"], today, erased) for raw in raw_items]
-        results = store.apply_batch(db, device["id"], batch, sync_id, items, valid_merge)
+        with write(db):  # the batch and its audit event: one transaction, one fsync
+            results = store.apply_batch(db, device["id"], batch, sync_id, items, valid_merge)
+            audit.record(db, "sync.push", actor=_device_actor(device), target=f"device:{device['id']}",
+                         details={"post": device["post"], "sync": sync_id[:64], "batch": batch[:128],
+                                  **_counts(results)})
     for r in results:  # in the language of this request, also for a batch answered before
         if "code" in r:
             r["message"] = _message(r["code"], r.get("params", {}))
@@ -316,6 +345,9 @@ def pull():
     states, accounts, new_cursor, more = store.pull(
         get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
         limit=max(1, min(limit, protocol.MAX_BATCH)), retention_days=retention_days(current_app.config))
+    audit.record(get_db(), "sync.pull", actor=_device_actor(device), target=f"device:{device['id']}",
+                 details={"post": device["post"], "records": len(states), "accounts": len(accounts),
+                          "cursor": cursor, "to": new_cursor})
     forms = {}
     for (name, version) in schema.definitions():
         forms[name] = max(forms.get(name, 0), version)
@@ -334,7 +366,10 @@ def finish():
             and all(isinstance(b, str) for b in batches) and len(batches) <= 100_000):
         raise Refused(400, "bad_batch")
     receipt = make_receipt(get_db(), device, sync_id, batches)
-    store.finish(get_db(), device["id"], receipt)
+    with write(get_db()):
+        store.finish(get_db(), device["id"], receipt)
+        audit.record(get_db(), "sync.finish", actor=_device_actor(device),
+                     target=f"device:{device['id']}", details=receipt_details(receipt))
     return _answer({"receipt": receipt})
 
 

@@ -48,6 +48,7 @@ EXPECTED = {
     "trainings.verify_certificate": EVERYONE,
     "trainings.attendance_form": CAPTURERS,
     "admin.index": ADMINS,
+    "audit_log.index": ADMINS,
     "admin.new": ADMINS,
     "admin.edit": ADMINS,
     "admin.reset_password": ADMINS,

@@ -26,7 +26,7 @@ from fieldapp.backups import file as backup_file
 from fieldapp.backups import lock
 from fieldapp.backups.file import BackupFileError
 from fieldapp.i18n import cli_gettext
-from fieldapp.storage import copy, migrations
+from fieldapp.storage import audit, copy, migrations
 from fieldapp.storage.db import connect
 
 SUFFIX = ".fieldapp-backup"
@@ -133,7 +133,7 @@ def _workdir(instance: Path) -> Path:
 
 def make(database: str | Path, instance: Path, folder: str | Path, *, post: str,
          passphrase: str | None = None, key_pair: dict | None = None,
-         progress: Callable[[Progress], None] | None = None) -> Made:
+         progress: Callable[[Progress], None] | None = None, actor: audit.Actor = audit.SYSTEM) -> Made:
     """Back up the database into `folder`, encrypted with the passphrase (or, for scheduled
     backups, for the key pair of `instance/backup-key.json`); record it in last-backup.json."""
     folder = Path(folder)
@@ -184,6 +184,13 @@ def make(database: str | Path, instance: Path, folder: str | Path, *, post: str,
             partial.unlink()
     made = Made(final.resolve(), written, records, at.isoformat())
     _write_json(instance / LAST_BACKUP, made.as_dict())
+    db = connect(database)
+    try:  # the file's name, not its folder: a folder's path can name a person (a user's home)
+        audit.record(db, "backup.made", actor=actor, details={
+            "file": final.name, "records": records, "bytes": written,
+            "unlocks_with": "passphrase" if passphrase is not None else "key_pair"})
+    finally:
+        db.conn.close()
     report(Progress("done", 1, 1))
     return made
 

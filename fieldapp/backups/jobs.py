@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import Flask
 
 from fieldapp import backups
+from fieldapp.storage import audit
 
 log = logging.getLogger(__name__)
 # How often the schedule looks whether a backup is due: a laptop that sleeps or is switched off
@@ -51,22 +52,23 @@ def current(app: Flask) -> Job | None:
     return _jobs.get(app.config["DATABASE"])
 
 
-def start(app: Flask, *, folder: str, passphrase: str, started_by: str) -> bool:
+def start(app: Flask, *, folder: str, passphrase: str, started_by: str,
+          actor: audit.Actor = audit.SYSTEM) -> bool:
     """Start a backup unless one runs already; False if one does."""
     if not _lock(app).acquire(blocking=False):
         return False
     job = _jobs[app.config["DATABASE"]] = Job(started_by=started_by)
-    job.thread = threading.Thread(target=_run, args=(app, job, folder, passphrase), daemon=True,
+    job.thread = threading.Thread(target=_run, args=(app, job, folder, passphrase, actor), daemon=True,
                                   name="fieldapp-backup")
     job.thread.start()
     return True
 
 
-def _run(app: Flask, job: Job, folder: str, passphrase: str) -> None:
+def _run(app: Flask, job: Job, folder: str, passphrase: str, actor: audit.Actor) -> None:
     try:
         job.made = backups.make(app.config["DATABASE"], Path(app.instance_path), folder,
                                 post=app.config["POST"], passphrase=passphrase,
-                                progress=lambda p: setattr(job, "progress", p))
+                                progress=lambda p: setattr(job, "progress", p), actor=actor)
     except backups.BackupError as e:
         job.error, job.error_params = e.code, e.params
         log.warning("backup stopped: %s", e.code)

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,7 @@ def connect(path: str | Path, *, serving: bool = False) -> Database:
     db = Database(conn)
     db._fieldapp_path = str(Path(path).resolve())
     db._fieldapp_wrote = False
+    db._fieldapp_writing = None
     return db
 
 
@@ -74,12 +75,21 @@ def write(db: Database, *, durable: bool = True) -> Iterator[Database]:
     """A write transaction, serialized with every other writer: `with write(db): ...`.
 
     `durable=False` skips the fsync at commit, for bookkeeping that may be lost in a power cut
-    (a device's last contact): the next durable commit or checkpoint writes it for good."""
+    (a device's last contact): the next durable commit or checkpoint writes it for good.
+
+    Inside another `write` of the same connection it joins that transaction (the outer one
+    commits or rolls back, and decides durability): a caller can make a storage function's
+    write and its audit event one transaction, `with write(db): users.update(...); audit.record(...)`.
+    """
+    if getattr(db, "_fieldapp_writing", None) is not None:
+        yield db
+        return
     with _lock_for(db._fieldapp_path):
         if not durable:
             db.execute("PRAGMA synchronous = NORMAL")
         try:
             db.execute("BEGIN IMMEDIATE")
+            db._fieldapp_writing = {"durable": durable, "after_commit": []}
             try:
                 yield db
             except BaseException:
@@ -89,9 +99,26 @@ def write(db: Database, *, durable: bool = True) -> Iterator[Database]:
             else:
                 db.execute("COMMIT")
                 db._fieldapp_wrote = True
+                hooks, db._fieldapp_writing = db._fieldapp_writing["after_commit"], None
+                for hook in hooks:
+                    hook(db)
         finally:
+            db._fieldapp_writing = None
             if not durable:
                 db.execute("PRAGMA synchronous = FULL")
+
+
+def in_write(db: Database) -> dict | None:
+    """The `write` this connection is in ({"durable", "after_commit"}), or None."""
+    return getattr(db, "_fieldapp_writing", None)
+
+
+def after_commit(db: Database, hook: Callable[[Database], None]) -> None:
+    """Run `hook(db)` once the current `write` commits (never if it rolls back); at most once per
+    transaction for the same hook. Outside a `write`, nothing is run."""
+    writing = in_write(db)
+    if writing is not None and hook not in writing["after_commit"]:
+        writing["after_commit"].append(hook)
 
 
 def checkpoint_soon(db: Database) -> None:

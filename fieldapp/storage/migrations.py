@@ -374,6 +374,38 @@ def sessions(db: Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations(name="0011_audit_log")
+def audit_log(db: Database) -> None:
+    # Issue 7: the append-only, hash-chained audit log of both modes (storage/audit.py writes it,
+    # docs/security.md says what it holds). `seq` runs 1, 2, 3… without gaps; `hash` is the
+    # SHA-256 of the previous row's hash and this row (domain/audit.py). The triggers are defence
+    # in depth only: `fieldapp audit verify` checks the chain without trusting them.
+    db.executescript("""
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL DEFAULT '',
+        actor_name TEXT NOT NULL DEFAULT '',
+        event TEXT NOT NULL,
+        target_kind TEXT NOT NULL DEFAULT '',
+        target_id TEXT NOT NULL DEFAULT '',
+        details TEXT NOT NULL DEFAULT '{}',
+        address TEXT NOT NULL DEFAULT '',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_event ON audit_log (event, seq);
+    CREATE INDEX audit_log_actor ON audit_log (actor_name, seq);
+    CREATE INDEX audit_log_target ON audit_log (target_id, seq);
+    CREATE INDEX audit_log_at ON audit_log (at);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    """)
+
+
 @migrations(name="0012_retention")
 def retention(db: Database) -> None:
     # Issue 7. Field: when central acknowledged the change feed up to each checkpoint (a record's

@@ -11,6 +11,7 @@ from fieldapp.domain import privacy
 from fieldapp.domain.records import Decision, Head, Outcome, decide, now, revision_hash
 from fieldapp.domain.text import doc_key, fold
 from fieldapp.forms.schema import FormDefinition
+from fieldapp.storage import audit
 from fieldapp.storage.db import write
 
 
@@ -52,16 +53,28 @@ def _head_row(db: Database, uuid: str) -> tuple[Head | None, Stored | None]:
     return (Head(*row[:4]), row[4:]) if row else (None, None)
 
 
-def save(db: Database, sub: Submission, at: str | None = None) -> Decision:
+def save(db: Database, sub: Submission, at: str | None = None, *,
+         actor: audit.Actor | None = None) -> Decision:
     """Store one revision atomically (record, history, change feed, search) or say why not."""
-    return save_batch(db, [sub], at)[0]
+    return save_batch(db, [sub], at, actor=actor)[0]
 
 
-def save_batch(db: Database, subs: list[Submission], at: str | None = None) -> list[Decision]:
-    """Store many revisions in one transaction: all of them are decided, or none is written."""
+def save_batch(db: Database, subs: list[Submission], at: str | None = None, *,
+               actor: audit.Actor | None = None) -> list[Decision]:
+    """Store many revisions in one transaction: all of them are decided, or none is written.
+
+    With an `actor`, each revision stored is an audit event of the same transaction."""
     at = at or now()
     with write(db):
-        return [_apply(db, sub, at) for sub in subs]
+        decisions = [_apply(db, sub, at) for sub in subs]
+        if actor is not None:
+            for sub, decision in zip(subs, decisions, strict=True):
+                if decision.outcome is Outcome.STORED:
+                    event = ("record.deleted" if sub.deleted else
+                             "record.created" if decision.revision == 1 else "record.edited")
+                    audit.record(db, event, actor=actor, target=f"record:{sub.uuid}", details={
+                        "form": sub.definition.form, "revision": decision.revision})
+        return decisions
 
 
 _UNREAD = object()

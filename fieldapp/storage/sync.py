@@ -15,7 +15,7 @@ from fieldapp.domain.merge import merge
 from fieldapp.domain.persons import ERASURE_FORM
 from fieldapp.domain.records import Decision, Outcome, now, revision_hash
 from fieldapp.forms import schema
-from fieldapp.storage import records, subjects
+from fieldapp.storage import audit, records, subjects
 from fieldapp.storage.db import snapshot, write
 
 # Central: devices -----------------------------------------------------------------------------
@@ -532,8 +532,10 @@ def adopt(db: Database, states: list[dict], accounts: list[dict], cursor: int) -
             outcome = _adopt_record(db, s, checkpoint, at)
             counts[outcome] += 1
             if s["form"] == ERASURE_FORM and outcome == "applied" and not s["revisions"][-1]["deleted"]:
-                counts["erased"] = counts.get("erased", 0) + subjects.apply_erasure(
-                    db, s["revisions"][-1]["answers"], s["uuid"])
+                erased = subjects.apply_erasure(db, s["revisions"][-1]["answers"], s["uuid"])
+                counts["erased"] = counts.get("erased", 0) + erased
+                audit.record(db, "subject.erased_at_post", actor=audit.SYSTEM, target=f"record:{s['uuid']}",
+                             details={"records": erased})
         for account in accounts:
             _adopt_account(db, account)
             counts["accounts"] += 1

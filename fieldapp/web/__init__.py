@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
         access,
         admin,
         api,
+        audit_log,
         auth,
         backups,
         central,
@@ -39,7 +40,7 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     for blueprint in (main.bp, auth.bp, records.bp, trainings.bp, admin.bp, api.bp, pwa.bp,
                       connect.bp, syncing.bp, central.bp, merged.bp, exports.bp, persons.bp,
-                      summary.bp, diagnostics.bp, subjects.bp, backups.bp):
+                      summary.bp, diagnostics.bp, subjects.bp, backups.bp, audit_log.bp):
         app.register_blueprint(blueprint)
     from sync import server as sync_server
 

@@ -11,6 +11,7 @@ from fieldapp import accounts
 from fieldapp.domain.roles import ADMIN, POST_ADMIN_ROLES
 from fieldapp.forms.base import Form
 from fieldapp.storage import users
+from fieldapp.web import audit
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 
@@ -80,7 +81,7 @@ def new():
             accounts.create(get_db(), username=form.username.data or "", password=password,
                             role=form.role.data, post=g.user["post"],
                             full_name=form.full_name.data or "",
-                            must_change=form.must_change_password.data)
+                            must_change=form.must_change_password.data, actor=audit.actor())
         except accounts.AccountError as e:
             form[e.field].errors = [e.message()]
         else:
@@ -102,7 +103,8 @@ def edit(user_id):
             try:
                 accounts.update(get_db(), user_id, role=form.role.data, post=g.user["post"],
                                 full_name=form.full_name.data or "", active=form.active.data,
-                                must_change=form.must_change_password.data)
+                                must_change=form.must_change_password.data,
+                                actor=audit.actor())
             except accounts.AccountError as e:
                 form[e.field].errors = [e.message()]
             else:
@@ -120,6 +122,6 @@ def reset_password(user_id):
         abort(400)
     password = accounts.generate_password()
     # The administrator has seen it: its holder chooses their own at the next login.
-    accounts.set_password(get_db(), user_id, password, must_change=True)
+    accounts.set_password(get_db(), user_id, password, must_change=True, actor=audit.actor())
     return render_template("admin/created.html", username=target["username"], password=password,
                            reset=True)

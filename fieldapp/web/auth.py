@@ -14,7 +14,7 @@ from fieldapp.domain.roles import ROLES
 from fieldapp.forms.base import Form
 from fieldapp.i18n import swap_language
 from fieldapp.storage import users
-from fieldapp.web import logins
+from fieldapp.web import audit, logins
 from fieldapp.web.access import allow, log_in, log_out
 from fieldapp.web.db import get_db
 
@@ -60,13 +60,16 @@ def login():
         if refused:
             error, status = refused.message(), 429
             headers["Retry-After"] = str(refused.retry_after)
+            audit.record("auth.login_throttled", details={"retry_after": refused.retry_after})
         elif user := accounts.authenticate(get_db(), username, form.password.data):
             logins.succeeded(username)
             log_in(user)
+            audit.record("auth.login", user=user)
             target = _safe_next(request.args.get("next"))
             return redirect(swap_language(target, g.lang) if target else url_for("main.home"))
         else:
             logins.failed(username, address)
+            audit.login_failed(username)
             error, status = gettext("Wrong username or password, or the account is disabled."), 401
     elif request.method == "POST":
         error, status = gettext("Enter your username and password."), 401
@@ -77,6 +80,8 @@ def login():
 @allow(public=True)
 def logout():
     if LogoutForm().validate_on_submit():
+        if g.user:
+            audit.record("auth.logout")
         log_out()
     return redirect(url_for("auth.login"))
 

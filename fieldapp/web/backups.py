@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from fieldapp import backups
 from fieldapp.backups import jobs
 from fieldapp.domain import roles
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 
 bp = Blueprint("backups", __name__, url_prefix="/<lang>/backup")
@@ -93,7 +94,8 @@ def run():
             abort(400)
         return _page(form, 400)
     if not jobs.start(current_app._get_current_object(), folder=form.folder.data.strip(),
-                      passphrase=form.passphrase.data, started_by=g.user["username"]):
+                      passphrase=form.passphrase.data, started_by=g.user["username"],
+                      actor=audit.actor()):
         flash(gettext("A backup is running already: its progress is below."), "info")
     return redirect(url_for(".index"), 303)
 

@@ -15,6 +15,7 @@ from fieldapp.forms import schema
 from fieldapp.forms.builder import TAMPERED, DefinitionForm, answers_as_formdata, form_class
 from fieldapp.forms.schema import FormDefinition
 from fieldapp.storage import records
+from fieldapp.web import audit
 from fieldapp.web.db import get_db
 
 SAVED = {
@@ -121,7 +122,7 @@ def save(form: DefinitionForm, *, post: str, location: str, parent: str = "",
     return decided(form, records.save(get_db(), submission(
         form.definition, form.uuid.data, form.result.answers, post=post,
         base_revision=int(form.base_revision.data), parent=parent, person=person,
-    )), location)
+    ), actor=audit.actor()), location)
 
 
 def decided(form: DefinitionForm, decision: Decision, location: str) -> Capture:

@@ -30,6 +30,8 @@ from fieldapp.forms.messages import message
 from fieldapp.forms.validate import validate
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
+from fieldapp.storage.db import write
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.headers import body_limit
@@ -92,8 +94,14 @@ def new_device():
         (d["id"], f"{d['post']} · {d['name']} ({d['status']})") for d in store.devices(get_db())
         if d["status"] != "revoked"]
     if form.validate_on_submit():
-        device_id, code = server.register(get_db(), post=form.post.data, name=form.name.data.strip(),
-                                          by=g.user["username"], replaces=form.replaces.data or None)
+        with write(get_db()):
+            device_id, code = server.register(get_db(), post=form.post.data, name=form.name.data.strip(),
+                                              by=g.user["username"], replaces=form.replaces.data or None)
+            audit.record("device.registered", target=f"device:{device_id}",
+                         details={"post": form.post.data})
+            if form.replaces.data:
+                audit.record("device.replaced", target=f"device:{form.replaces.data}",
+                             details={"by": device_id})
         return render_template("central/device_code.html", device=store.device(get_db(), device_id),
                                code=code)
     return render_template("central/device_form.html", form=form), 400 if form.errors else 200
@@ -105,7 +113,11 @@ def revoke(device_id):
     if not FlaskForm().validate_on_submit():
         abort(400)
     device = store.device(get_db(), device_id) or abort(404)
-    if store.revoke(get_db(), device_id):
+    with write(get_db()):
+        revoked = store.revoke(get_db(), device_id)
+        if revoked:
+            audit.record("device.revoked", target=f"device:{device_id}", details={"post": device["post"]})
+    if revoked:
         flash(gettext("Device %(name)s of post %(post)s revoked: it can no longer sync.",
                       name=device["name"], post=device["post"]), "success")
     return redirect(url_for(".dashboard"), 303)
@@ -123,6 +135,8 @@ def import_bundle():
     except client.SyncError as e:
         form.bundle.errors = [error_text(e.code, e.message, e.status, gettext)]
         return dashboard(form, 400)
+    audit.record("sync.bundle_imported", target=f"device:{receipt['device']}",
+                 details=server.receipt_details(receipt))
     name = f"fieldapp-{receipt['post']}-{date.today().isoformat()}.fieldapp-receipt"
     return Response(data, mimetype="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -180,7 +194,13 @@ def conflict(conflict_id):
                     device=current_app.config["DEVICE_ID"] or "central", user=g.user["username"],
                     base_revision=head["revision"], parent=head["parent"], person=head["person"],
                     deleted=deleted)
-            decision = store.resolve(db, conflict_id, sub, by=g.user["username"])
+            with write(db):
+                decision = store.resolve(db, conflict_id, sub, by=g.user["username"])
+                if sub and decision.outcome == "stored":
+                    audit.record("record.deleted" if deleted else "record.edited",
+                                 target=f"record:{sub.uuid}", details={
+                                     "form": definition.form, "revision": decision.revision,
+                                     "conflict": conflict_id})
             if decision.outcome == "conflict":
                 flash(gettext("The record changed while you were choosing. Review it again."), "error")
                 return redirect(url_for(".conflict", conflict_id=conflict_id), 303)

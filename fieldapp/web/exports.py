@@ -28,6 +28,7 @@ from fieldapp.domain import roles
 from fieldapp.forms import export
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import exports as store
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.merged import filter_context, form_titles, parse_filter
@@ -95,7 +96,7 @@ def create():
         options=export.Options(labels=choice["labels"], lang=choice["lang"], headers=choice["headers"],
                                profile=choice["profile"],
                                key=exports.pseudonym_key(current_app.config["SECRET_KEY"])))
-    job = exports.start(get_db(), req, username=g.user["username"])
+    job = exports.start(get_db(), req, username=g.user["username"], actor=audit.actor())
     _launch(current_app._get_current_object(), job)
     return redirect(url_for(".show", export_id=job["id"]), 303)
 
@@ -177,6 +178,8 @@ def download(export_id):
     path = Path(current_app.config["EXPORT_DIR"]) / (job["file"] or "")
     if job["status"] != "done" or not job["file"] or not path.is_file():
         abort(404)
+    audit.record("export.downloaded", target=f"export:{export_id}",
+                 details={"dataset": job["dataset"], "rows": job["rows"]})
     response = send_file(path, as_attachment=True, download_name=exports.download_name(job),
                          mimetype=exports.media_type(job["format"]))
     response.headers["Cache-Control"] = "no-store"

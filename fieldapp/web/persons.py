@@ -18,6 +18,7 @@ from fieldapp.forms import display, schema
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import persons as store
 from fieldapp.storage import records
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.errors import render_error
@@ -158,9 +159,12 @@ def _why_not_open(a: str, b: str) -> str:
 
 def _judge(status: str, survivor: str, merged: str, pair: dedup.Pair | None = None):
     try:
-        store.set_verdict(get_db(), survivor, merged, status, by=g.user["username"],
-                          score=pair.score if pair else 0, reasons=pair.reasons if pair else (),
-                          device=current_app.config["DEVICE_ID"] or "central")
+        with storage_db.write(get_db()):
+            store.set_verdict(get_db(), survivor, merged, status, by=g.user["username"],
+                              score=pair.score if pair else 0, reasons=pair.reasons if pair else (),
+                              device=current_app.config["DEVICE_ID"] or "central")
+            audit.record(f"person.{status}", target=f"person:{survivor}",
+                         details={"other": merged, "score": pair.score if pair else None})
     except store.VerdictRefused as e:
         return _refused(e.code)
     return None

@@ -15,13 +15,14 @@ from flask import (
 )
 from flask_babel import gettext
 
+from fieldapp.domain import audit as audit_rules
 from fieldapp.domain import roles
 from fieldapp.domain.records import Outcome, is_uuid
 from fieldapp.forms import display, schema
 from fieldapp.forms.builder import TAMPERED
 from fieldapp.storage import records, retention
 from fieldapp.storage import sync as sync_store
-from fieldapp.web import capture
+from fieldapp.web import audit, capture
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 
@@ -122,11 +123,14 @@ def show(uuid):
         changes.append((rev, display.changed_fields(
             definition, previous, rev["answers"], sensitive=sensitive)))
         previous = rev["answers"]
+    sections = [] if withheld else display.sections(definition, shown["answers"], sensitive=sensitive)
+    if viewed := audit_rules.audited_sections(section for section, _ in sections):
+        audit.record("record.viewed", target=f"record:{uuid}",
+                     details={"form": record["form"], "revision": shown["revision"], "sections": viewed})
     return render_template(
         "records/view.html", record=record, shown=shown, definition=definition,
         corrected=_corrected_times(revisions),
-        sections=[] if withheld else display.sections(definition, shown["answers"],
-                                                      sensitive=sensitive),
+        sections=sections,
         withheld=withheld, purged=retention.purged_at(get_db(), uuid),
         history=reversed(changes),
     )

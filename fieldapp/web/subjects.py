@@ -32,6 +32,7 @@ from fieldapp.forms.messages import message
 from fieldapp.forms.validate import validate
 from fieldapp.storage import records
 from fieldapp.storage import subjects as store
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.errors import render_error
@@ -106,6 +107,8 @@ def report(person):
     if ids[0] != person:  # merged into another, or an intake of a registered participant
         return redirect(url_for(".report", person=ids[0]))
     context = _report(ids)
+    audit.record("subject.produced", target=f"person:{ids[0]}",
+                 details={"as": "page", "lang": g.lang, "records": len(context["held"])})
     return _no_store(Response(render_template(
         "central/subject.html", **context, form=FlaskForm(), reasons=REASON_LABELS,
         correctable=[r for r in context["held"] if r["form"] in CORRECTABLE and not r["deleted"]])))
@@ -129,6 +132,8 @@ def download(person):
         z.writestr("report.html", page)
         z.writestr("records.json", json.dumps(data, ensure_ascii=False, indent=1))
     name = f"subject-{ids[0][:8]}-{g.lang}.zip"
+    audit.record("subject.produced", target=f"person:{ids[0]}",
+                 details={"as": "download", "lang": g.lang, "records": len(context["held"])})
     return _no_store(Response(buffer.getvalue(), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"'}))
 
@@ -165,6 +170,8 @@ def correct(person):
     if decision.outcome is Outcome.DUPLICATE:
         flash(gettext("Nothing changed: the record already had this answer."), "info")
     elif decision.outcome is Outcome.STORED:
+        audit.record("subject.corrected", target=f"record:{record['uuid']}",
+                     details={"person": ids[0], "question": name, "revision": decision.revision})
         flash(gettext("Corrected: revision %(n)s of the record. The post receives it at its next sync.",
                       n=decision.revision), "success")
     else:
@@ -193,6 +200,10 @@ def erase(person):
             reference=reference.strip(), reasons=REASON_LABELS, form=FlaskForm())
     done = store.erase(get_db(), ids, reason=reason, reference=reference, by=g.user["username"],
                        device=current_app.config["DEVICE_ID"] or "central")
+    audit.record("subject.erased", target=f"person:{ids[0]}",
+                 details={"request": done["request"], "persons": ids, "reason": reason,
+                          "reference": reference.strip()[:80], "records": done["records"],
+                          "posts": done["posts"]})
     flash(gettext("Erased: %(n)s records at %(posts)s. The posts erase their copies at their next sync.",
                   n=done["records"], posts=", ".join(done["posts"])), "success")
     return redirect(url_for(".index"), 303)

@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from fieldapp.domain import roles
 from fieldapp.forms import schema
 from fieldapp.storage import sync as store
+from fieldapp.web import audit
 from fieldapp.web.access import allow, only_in
 from fieldapp.web.db import get_db
 from fieldapp.web.headers import body_limit
@@ -114,6 +115,8 @@ def enrol():
         except client.SyncError as e:
             form.code.errors = [error_text(e.code, e.message, e.status, gettext)]
         else:
+            audit.record("sync.enrolled", target=f"device:{answer['device']}",
+                         details={"post": answer["post"], "central": settings.url[:200]})
             flash(gettext("Enrolled at the central server as device %(name)s.", name=answer["name"]),
                   "success")
             return redirect(url_for(".index"), 303)
@@ -127,7 +130,8 @@ def run():
         abort(400)
     if not _status()["enrolled"]:
         abort(409)
-    if not jobs.start(current_app._get_current_object(), lang=g.lang, started_by=g.user["username"]):
+    if not jobs.start(current_app._get_current_object(), lang=g.lang, started_by=g.user["username"],
+                      actor=audit.actor()):
         flash(gettext("A sync is running already: its progress is below."), "info")
     return redirect(url_for(".index"), 303)
 
@@ -158,6 +162,7 @@ def export_bundle():
             abort(409)
         flash(error_text(e.code, "", 0, gettext), "info")
         return redirect(url_for(".index"), 303)
+    audit.record("sync.bundle_exported", details=bundle.audit_details(summary))
     name = f"fieldapp-{current_app.config['POST']}-{date.today().isoformat()}.fieldapp-bundle"
     return Response(data, mimetype="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -174,6 +179,7 @@ def import_receipt():
         except client.SyncError as e:
             form.receipt.errors = [error_text(e.code, e.message, e.status, gettext)]
         else:
+            audit.record("sync.receipt_imported", details=bundle.audit_details(receipt))
             if receipt["advanced"]:
                 flash(gettext("Receipt imported: central confirmed %(n)s records.", n=receipt["records"]),
                       "success")

@@ -27,7 +27,7 @@ from fieldapp.forms.messages import message
 from fieldapp.forms.validate import Error
 from fieldapp.storage import persons as person_store
 from fieldapp.storage import records, users
-from fieldapp.web import capture
+from fieldapp.web import audit, capture
 from fieldapp.web.access import allow
 from fieldapp.web.db import get_db
 
@@ -97,7 +97,7 @@ def _enrol(course: dict, person: str, extra: list | None = None,
         schema.get("attendance"), persons.mark_uuid(present_at["uuid"], person),
         {"status": "present"}, post=course["post"], parent=present_at["uuid"], person=person,
     )] if present_at else []
-    records.save_batch(get_db(), [*(extra or []), enrolment, *marks])
+    records.save_batch(get_db(), [*(extra or []), enrolment, *marks], actor=audit.actor())
     return None
 
 
@@ -270,7 +270,7 @@ def capture_participant(course: dict, walk_in: dict | None, formdata, *,
     if records.get(get_db(), participant.uuid):
         # Sent again (a lost answer, a second tab): the registration and its enrolment were one
         # transaction, so the record contract decides for both.
-        return capture.decided(form, records.save(get_db(), participant), done)
+        return capture.decided(form, records.save(get_db(), participant, actor=audit.actor()), done)
     if problem := _enrol(course, participant.uuid, extra=[participant], present_at=walk_in):
         return capture.Capture(Outcome.REJECTED, form, problem)
     return capture.Capture(Outcome.STORED, form, location=done)
@@ -333,7 +333,7 @@ def _save_mark(session: dict, course: dict, person: str, status: str, base: int,
     decision = records.save(db, capture.submission(
         schema.get("attendance"), mark_uuid, answers, post=session["post"], base_revision=base,
         parent=session["uuid"], person=person,
-    ))
+    ), actor=audit.actor())
     mark = records.get(db, mark_uuid)
     if decision.outcome in (Outcome.STORED, Outcome.DUPLICATE):
         return decision.outcome.value, mark
@@ -403,7 +403,7 @@ def mark_all_present(uuid):
                            person=e["person"])
         for e, _ in _roster(course["uuid"]) if e["person"] not in marks
     ]
-    records.save_batch(get_db(), new)
+    records.save_batch(get_db(), new, actor=audit.actor())
     flash(gettext("Marked present: %(n)s.", n=len(new)), "success")
     return redirect(url_for("trainings.checkin", uuid=uuid))
 
@@ -495,7 +495,7 @@ def issue_certificates(uuid):
             post=course["post"], base_revision=before["revision"] if before else 0, parent=uuid,
             person=f.person,
         ))
-    records.save_batch(get_db(), issued)
+    records.save_batch(get_db(), issued, actor=audit.actor())
     return redirect(url_for("trainings.certificates", uuid=uuid,
                             paper=request.form.get("paper", "a4")))
 
