@@ -190,7 +190,9 @@ def _init_encrypted(ctx, path: Path, post: str, central: bool, passphrase_stdin:
 def serve(ctx, host, port, threads, use_https):
     app, db = _open_db(ctx)  # pending migrations run before the first request
     db.close()
-    if app.config["MODE"] == "field" and not storage_db.is_encrypted(app.config["DATABASE"]):
+    # Unlocked at start-up means encrypted; the file itself is not read again while connections
+    # may be open (storage.db.is_encrypted).
+    if app.config["MODE"] == "field" and not storage_db.is_unlocked(app.config["DATABASE"]):
         click.echo(_("Warning: the database is not encrypted: a copy of the file reveals every "
                      "record. Stop the server and run `fieldapp encryption enable`."), err=True)
     if use_https:

@@ -53,7 +53,11 @@ class DatabaseLocked(Exception):
 
 
 def is_encrypted(path: str | Path) -> bool:
-    """Whether the file exists and is not a plain SQLite database: `is_encrypted("x.db")`."""
+    """Whether the file exists and is not a plain SQLite database: `is_encrypted("x.db")`.
+
+    It reads the file's header itself: call it only while this process has no connection open to
+    that file. Closing any file descriptor of a file drops every POSIX lock the process holds on
+    it, SQLite's included, and another process could then reset a WAL still in use."""
     try:
         with open(path, "rb") as f:
             head = f.read(len(PLAIN_HEADER))
@@ -86,9 +90,7 @@ def raw_connection(path: str | Path, *, key: bytes | None = None, passphrase: st
     if key is None and passphrase is None:
         key = _keys.get(str(Path(path).resolve()))
         if key is None and not cipher:
-            if is_encrypted(path):
-                raise DatabaseLocked(str(path))
-            return sqlite3.connect(str(path), isolation_level=None, timeout=timeout)
+            return _plain(path, timeout)
     conn = sqlcipher3.connect(str(path), isolation_level=None, timeout=timeout)
     conn.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our error to report, not stderr's
     if key is not None:
@@ -99,6 +101,20 @@ def raw_connection(path: str | Path, *, key: bytes | None = None, passphrase: st
         # SQLCipher 4's settings, whatever a later SQLCipher's defaults: `cipher.derive_key` and
         # every file written so far rely on them.
         conn.execute("PRAGMA cipher_compatibility = 4")
+    return conn
+
+
+def _plain(path: str | Path, timeout: float) -> sqlite3.Connection:
+    """A standard-library connection; `DatabaseLocked` if the file is not a plain database.
+    SQLite reads the header itself (not `is_encrypted`: see there why)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=timeout)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        if "not a database" in str(e):
+            raise DatabaseLocked(str(path)) from e
+        raise
     return conn
 
 
