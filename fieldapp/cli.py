@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from fieldapp import accounts, config, i18n, logs, tls
+from fieldapp import accounts, config, encryption, i18n, logs, tls
 from fieldapp.domain.roles import ADMIN, ROLES
 from fieldapp.i18n import cli_gettext as _
 from fieldapp.storage import audit, migrations, users
@@ -52,6 +52,7 @@ def _app(ctx: click.Context):
                                         "server" if ctx.command.name == "serve" else "commands")
         ctx.find_root().call_on_close(logs.close)
         log.info("%s (fieldapp %s)", ctx.command_path, _version())
+    _unlock(app.config["DATABASE"])
     return app
 
 
@@ -59,6 +60,48 @@ def _version() -> str:
     from fieldapp.diagnostics import version
 
     return version()
+
+
+def _encryption_error(e: encryption.EncryptionError) -> click.ClickException:
+    return click.ClickException(e.message())
+
+
+def _current_passphrase(path: str) -> str:
+    """The passphrase of an encrypted database: from the environment (a service), else asked."""
+    try:
+        passphrase = encryption.from_environment()
+    except encryption.EncryptionError as e:
+        raise _encryption_error(e) from e
+    if passphrase is None:
+        if not sys.stdin.isatty():
+            raise _encryption_error(encryption.EncryptionError("no_passphrase", path))
+        passphrase = click.prompt(_("Passphrase of the database"), hide_input=True)
+    return passphrase
+
+
+def _unlock(path: str, passphrase: str | None = None) -> None:
+    """Unlock an encrypted database's key for this process, once; a plain one needs nothing."""
+    if not encryption.needs_passphrase(path):
+        return
+    try:
+        encryption.unlock(path, passphrase if passphrase is not None else _current_passphrase(path))
+    except encryption.EncryptionError as e:
+        raise _encryption_error(e) from e
+
+
+def _new_passphrase(from_stdin: bool) -> str:
+    """A new passphrase: a line of standard input, or typed twice."""
+    if from_stdin:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+    else:
+        passphrase = click.prompt(_("New passphrase for the database"), hide_input=True)
+        if click.prompt(_("The same passphrase again"), hide_input=True) != passphrase:
+            raise _encryption_error(encryption.EncryptionError("passphrase_mismatch"))
+    try:
+        encryption.check_new(passphrase)
+    except encryption.EncryptionError as e:
+        raise _encryption_error(e) from e
+    return passphrase
 
 
 def _ensure_tls(app) -> tls.TLSFiles:
@@ -112,14 +155,23 @@ def main(ctx, instance):
               help=_("Username of the first administrator."))
 @click.option("--password-stdin", is_flag=True,
               help=_("Read the administrator's password from standard input."))
+@click.option("--encrypt", is_flag=True,
+              help=_("Encrypt the database with a passphrase (asked twice), which every start then "
+                     "needs. An existing plain database is converted."))
+@click.option("--passphrase-stdin", is_flag=True,
+              help=_("With --encrypt: read the passphrase from standard input (before the "
+                     "administrator's password, if --password-stdin)."))
 @click.pass_context
-def init(ctx, post, central, admin_name, password_stdin):
+def init(ctx, post, central, admin_name, password_stdin, encrypt, passphrase_stdin):
     path = config.instance_path(ctx.obj["instance"])
     existed = (path / config.CONFIG_FILE).exists()
     post = (post or ("CENTRAL" if central else "POST-1")).strip().upper()
     if accounts.rules.check_post("officer", post):
         raise click.BadParameter(accounts.message("invalid_post"), param_hint="--post")
-    config.write_new(path, post=post, mode="central" if central else "field")
+    if encrypt:
+        _init_encrypted(ctx, path, post, central, passphrase_stdin)
+    else:
+        config.write_new(path, post=post, mode="central" if central else "field")
     app, db = _open_db(ctx)
     click.echo(_("Instance: %(path)s", path=str(path)) + (
         " " + _("(already set up: configuration kept)") if existed else ""))
@@ -140,6 +192,34 @@ def init(ctx, post, central, admin_name, password_stdin):
     files = _ensure_tls(app)
     click.echo(_("Certificate authority for HTTPS on the post's network: %(path)s",
                  path=str(files.ca_cert)))
+
+
+def _init_encrypted(ctx, path: Path, post: str, central: bool, passphrase_stdin: bool) -> None:
+    """Before `init` opens the database: create it encrypted, or encrypt the plain one there."""
+    from fieldapp import create_app
+
+    new_config = not (path / config.CONFIG_FILE).exists()
+    database = create_app({"SECRET_KEY": "-"}, instance=path).config["DATABASE"]
+    if storage_db.is_encrypted(database):
+        _unlock(database, sys.stdin.readline().rstrip("\r\n") if passphrase_stdin else None)
+        click.echo(_("The database is encrypted already."))
+        return
+    passphrase = _new_passphrase(passphrase_stdin)  # asked before anything is written
+    config.write_new(path, post=post, mode="central" if central else "field")
+    try:
+        if Path(database).exists() and Path(database).stat().st_size:
+            encryption.encrypt(database, passphrase)
+            click.echo(_("The database was encrypted."))
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            encryption.create(database, passphrase)
+            click.echo(_("The database is encrypted."))
+    except encryption.EncryptionError as e:
+        if new_config:
+            (path / config.CONFIG_FILE).unlink()
+        raise _encryption_error(e) from e
+    click.echo(_("Keep the passphrase safe: without it the database cannot be opened, by anyone. "
+                 "See docs/security.md."))
 
 
 @main.command(help=_("Serve the app: with waitress over HTTP, or with cheroot over HTTPS (--https)."))
@@ -167,6 +247,11 @@ def serve(ctx, host, port, threads, use_https):
     if backup_jobs.start_schedule(app):
         click.echo(_("Scheduled backups to %(folder)s every %(hours)s hours.",
                      folder=app.config["BACKUP_DIR"], hours=app.config["BACKUP_EVERY_HOURS"]))
+    # Unlocked at start-up means encrypted; the file itself is not read again while connections
+    # may be open (storage.db.is_encrypted).
+    if app.config["MODE"] == "field" and not storage_db.is_unlocked(app.config["DATABASE"]):
+        click.echo(_("Warning: the database is not encrypted: a copy of the file reveals every "
+                     "record. Stop the server and run `fieldapp encryption enable`."), err=True)
     if use_https:
         _serve_https(app, host or "0.0.0.0", port or tls.DEFAULT_PORT, threads)
         return
@@ -967,6 +1052,74 @@ def audit_anchor(ctx):
     old, new = audit.reanchor(_open_db(ctx)[1], actor=audit.CLI)
     click.echo(_("Anchored at row %(seq)s (was: %(old)s).", seq=new.seq,
                  old=old.seq if old else _("none")))
+
+
+def _database(ctx) -> str:
+    """The instance's database path, without opening or unlocking it."""
+    from fieldapp import create_app
+
+    path = config.instance_path(ctx.obj["instance"])
+    if not (path / config.CONFIG_FILE).exists():
+        raise click.ClickException(
+            _("No instance at %(path)s. Run `fieldapp init` first.", path=str(path)))
+    return create_app(instance=path).config["DATABASE"]
+
+
+@main.group("encryption", help=_("Encryption of the database at rest (SQLCipher): status, enable, "
+                                 "change the passphrase. Stop the server first."))
+def encryption_group():
+    pass
+
+
+@encryption_group.command("status", help=_("Say whether the database is encrypted."))
+@click.pass_context
+def encryption_status(ctx):
+    from fieldapp.storage import cipher
+
+    database = _database(ctx)
+    if storage_db.is_encrypted(database):
+        click.echo(_("The database %(path)s is encrypted (SQLCipher %(version)s).", path=database,
+                     version=cipher.version()))
+    else:
+        click.echo(_("The database %(path)s is not encrypted.", path=database))
+
+
+@encryption_group.command("enable", help=_("Encrypt the plain database in place with a new passphrase "
+                                           "(asked twice, or --passphrase-stdin)."))
+@click.option("--passphrase-stdin", is_flag=True, help=_("Read the new passphrase from standard input."))
+@click.pass_context
+def encryption_enable(ctx, passphrase_stdin):
+    database = _database(ctx)
+    if storage_db.is_encrypted(database):
+        raise _encryption_error(encryption.EncryptionError("already_encrypted", database))
+    passphrase = _new_passphrase(passphrase_stdin)
+    try:
+        encryption.encrypt(database, passphrase)
+    except encryption.EncryptionError as e:
+        raise _encryption_error(e) from e
+    click.echo(_("The database was encrypted."))
+    click.echo(_("Keep the passphrase safe: without it the database cannot be opened, by anyone. "
+                 "See docs/security.md."))
+
+
+@encryption_group.command("change-passphrase", help=_(
+    "Re-encrypt the database under a new passphrase. The current one comes from FIELDAPP_PASSPHRASE "
+    "or is asked; with --passphrase-stdin, the current then the new one, a line each."))
+@click.option("--passphrase-stdin", is_flag=True,
+              help=_("Read the current and the new passphrase from standard input."))
+@click.pass_context
+def encryption_change(ctx, passphrase_stdin):
+    database = _database(ctx)
+    if not storage_db.is_encrypted(database):
+        raise _encryption_error(encryption.EncryptionError("not_encrypted", database))
+    old = sys.stdin.readline().rstrip("\r\n") if passphrase_stdin else _current_passphrase(database)
+    _unlock(database, old)  # a wrong one is refused before the new one is asked
+    new = _new_passphrase(passphrase_stdin)
+    try:
+        encryption.change_passphrase(database, old, new)
+    except encryption.EncryptionError as e:
+        raise _encryption_error(e) from e
+    click.echo(_("The passphrase was changed. Backups made before keep the old one."))
 
 
 @main.group(help=_("Extract, update and compile the message catalogs (for developers)."))

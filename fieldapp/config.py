@@ -103,6 +103,8 @@ def load(app, instance: Path, overrides: dict | None = None) -> None:
     if config_file.exists():
         app.config.from_file(str(config_file), load=tomllib.load, text=False)
     app.config.from_prefixed_env("FIELDAPP")
+    for secret in ("PASSPHRASE", "PASSPHRASE_FILE"):  # the database's: never kept in the config
+        app.config.pop(secret, None)
     if overrides:
         app.config.from_mapping(overrides)
     if not app.config["DATABASE"]:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from fieldapp.backups import lock
 from fieldapp.backups.file import BackupFileError
 from fieldapp.i18n import cli_gettext
 from fieldapp.storage import audit, copy, migrations
-from fieldapp.storage.db import connect
+from fieldapp.storage.db import DatabaseLocked, OperationalError, connect, is_encrypted, share_key
 
 SUFFIX = ".fieldapp-backup"
 LAST_BACKUP = "last-backup.json"
@@ -42,6 +41,8 @@ def N_(message: str) -> str:
 
 MESSAGES = {
     "not_a_backup": N_("This file is not a fieldapp backup."),
+    "other_key": N_("This backup is of an encrypted database: restore it on this post's server "
+                    "started with that database's passphrase. Nothing was changed."),
     "damaged": N_("This backup file is damaged: it was changed after it was written. Use another "
                   "backup. Nothing was changed."),
     "incomplete": N_("This backup file is incomplete: it was cut short, for example when a USB "
@@ -247,6 +248,7 @@ def restore(database: str | Path, instance: Path, path: str | Path, passphrase: 
                     out.flush()
                     os.fsync(out.fileno())
                 report(Progress("check", 0, 1))
+                share_key(database, plain)  # a backup of an encrypted database is encrypted too
                 _check_restorable(plain)
                 previous = _replace(database, plain)
             finally:
@@ -271,8 +273,11 @@ def _check_restorable(plain: Path) -> None:
             db.conn.close()
     except BackupError:
         raise
+    except DatabaseLocked:
+        raise BackupError("other_key") from None
     except Exception:  # noqa: BLE001 - any SQLite complaint means the same: not a sound database
-        raise BackupError("not_sound") from None
+        # (no connection is open to the file now: reading its header is safe, see is_encrypted)
+        raise BackupError("other_key" if is_encrypted(plain) else "not_sound") from None
     if newer:
         raise BackupError("newer_schema")
 
@@ -287,7 +292,7 @@ def _replace(database: Path, plain: Path) -> Path | None:
         try:
             current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             current.execute("PRAGMA journal_mode = DELETE")
-        except sqlite3.OperationalError:
+        except OperationalError:
             raise BackupError("in_use") from None
         finally:
             current.conn.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from fieldapp.storage.db import connect
+from fieldapp.storage.db import connect, is_unlocked, share_key
 
 # Pages copied per step: 4 MB with SQLite's 4 KiB pages; a progress report after each.
 STEP_PAGES = 1024
@@ -30,6 +30,9 @@ def copy_to(db: Database, dest: str | Path, *,
     writers neither block the copy nor make it start over, and it holds what was committed when
     it began. The copy is opened through `connect`, like every database file."""
     dest = Path(dest)
+    if is_unlocked(db._fieldapp_path):  # the backup API copies pages: same key and salt on both ends
+        salt = bytes.fromhex(db.execute("PRAGMA cipher_salt").fetchone()[0])
+        share_key(db._fieldapp_path, dest, salt=salt)
     target = connect(dest)
     try:
         began = not db.conn.in_transaction

@@ -1,4 +1,10 @@
-"""SQLite connections: WAL, synchronous=FULL, foreign keys, busy timeout, and one writer."""
+"""SQLite connections: WAL, synchronous=FULL, foreign keys, busy timeout, and one writer.
+
+A database encrypted with SQLCipher (docs/security.md) is opened with the `sqlcipher3` driver and
+its key; a plain one with the standard library's `sqlite3`. The key of an encrypted database is
+unlocked once, at start-up (`storage.encryption.unlock`), and kept here for its path: every
+`connect(path)` in the process then opens it, the checkpoint thread's included.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlcipher3
 from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 10_000
@@ -24,6 +31,107 @@ SERVING_AUTOCHECKPOINT_PAGES = 50_000
 # A WAL file that a burst made large is cut back to this size once it is copied.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
+# The two drivers' exception classes are unrelated: catch these rather than sqlite3's own.
+Error = (sqlite3.Error, sqlcipher3.Error)
+DatabaseError = (sqlite3.DatabaseError, sqlcipher3.DatabaseError)
+IntegrityError = (sqlite3.IntegrityError, sqlcipher3.IntegrityError)
+OperationalError = (sqlite3.OperationalError, sqlcipher3.OperationalError)
+
+# A plain SQLite file starts with this; an encrypted one with 16 random bytes (its salt).
+PLAIN_HEADER = b"SQLite format 3\x00"
+
+# The raw 256-bit keys of the encrypted databases unlocked in this process, by resolved path.
+_keys: dict[str, bytes] = {}
+
+
+class DatabaseLocked(Exception):
+    """The database is encrypted and no key for it was given or unlocked."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+def is_encrypted(path: str | Path) -> bool:
+    """Whether the file exists and is not a plain SQLite database: `is_encrypted("x.db")`.
+
+    It reads the file's header itself: call it only while this process has no connection open to
+    that file. Closing any file descriptor of a file drops every POSIX lock the process holds on
+    it, SQLite's included, and another process could then reset a WAL still in use."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(PLAIN_HEADER))
+    except FileNotFoundError:
+        return False
+    return len(head) == len(PLAIN_HEADER) and head != PLAIN_HEADER
+
+
+def remember_key(path: str | Path, key: bytes) -> None:
+    """Have every later `connect(path)` in this process open it with this raw 32-byte key."""
+    _keys[str(Path(path).resolve())] = key
+
+
+def share_key(source: str | Path, dest: str | Path, *, salt: bytes = b"") -> None:
+    """Have `dest` (a copy of `source`: a backup, a restore) open with `source`'s unlocked key, if
+    it has one: a copy of an encrypted database is written encrypted, with the same key. `salt`
+    (the source's `PRAGMA cipher_salt`) gives a new file the source's salt too, so that the
+    passphrase derives the same key for it: a restored copy opens with the passphrase."""
+    key = _keys.get(str(Path(source).resolve()))
+    if key is not None:
+        remember_key(dest, key[:32] + salt)  # SQLCipher's raw key syntax: x'<key><salt>'
+
+
+def forget_key(path: str | Path) -> None:
+    _keys.pop(str(Path(path).resolve()), None)
+
+
+def is_unlocked(path: str | Path) -> bool:
+    """Whether a key for this path was unlocked in this process."""
+    return str(Path(path).resolve()) in _keys
+
+
+def raw_connection(path: str | Path, *, key: bytes | None = None, passphrase: str | None = None,
+                   cipher: bool = False, timeout: float = BUSY_TIMEOUT_MS / 1000):
+    """A DB-API connection in autocommit mode, keyed when the database is (or is to be) encrypted.
+
+    `key`: a raw 32-byte key; `passphrase`: SQLCipher derives the key (slow on purpose, and a new
+    file gets a random salt); neither: the key unlocked for this path, else a plain connection,
+    and `DatabaseLocked` if the file is encrypted. `cipher=True`: SQLCipher's driver even so."""
+    if key is None and passphrase is None:
+        key = _keys.get(str(Path(path).resolve()))
+        if key is None and not cipher:
+            return _plain(path, timeout)
+    conn = sqlcipher3.connect(str(path), isolation_level=None, timeout=timeout)
+    conn.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our error to report, not stderr's
+    if key is not None:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    elif passphrase is not None:
+        conn.execute(f"PRAGMA key = '{_quote(passphrase)}'")
+    if key is not None or passphrase is not None:
+        # SQLCipher 4's settings, whatever a later SQLCipher's defaults: `cipher.derive_key` and
+        # every file written so far rely on them.
+        conn.execute("PRAGMA cipher_compatibility = 4")
+    return conn
+
+
+def _plain(path: str | Path, timeout: float) -> sqlite3.Connection:
+    """A standard-library connection; `DatabaseLocked` if the file is not a plain database.
+    SQLite reads the header itself (not `is_encrypted`: see there why)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=timeout)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        if "not a database" in str(e):
+            raise DatabaseLocked(str(path)) from e
+        raise
+    return conn
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
 # One writer per database file in this process: waitress serves requests on several threads, and
 # SQLite allows one writer at a time anyway; queueing here is fairer than spinning on SQLITE_BUSY.
 _write_locks: dict[str, threading.Lock] = {}
@@ -35,12 +143,15 @@ def _lock_for(path: str) -> threading.Lock:
         return _write_locks.setdefault(path, threading.Lock())
 
 
-def connect(path: str | Path, *, serving: bool = False) -> Database:
+def connect(path: str | Path, *, serving: bool = False, key: bytes | None = None,
+            passphrase: str | None = None) -> Database:
     """Open a database: `connect("instance/fieldapp.db")`.
 
     `serving=True` for a server's long-lived connections: they leave the WAL to
-    `checkpoint_soon` instead of checkpointing inside a request."""
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    `checkpoint_soon` instead of checkpointing inside a request. An encrypted database opens with
+    the key unlocked for its path at start-up, or with `key` (raw, 32 bytes) or `passphrase`
+    (which also creates a new file encrypted); see `raw_connection`."""
+    conn = raw_connection(path, key=key, passphrase=passphrase)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -166,9 +277,9 @@ class _Checkpointer:
                     if left <= 0 or not self.wake.wait(min(self.QUIET_SECONDS, left)):
                         break
                 if conn is None:
-                    conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+                    conn = raw_connection(self.path)
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as e:  # the next writer's checkpoint copies what this one did not
+        except (*Error, DatabaseLocked) as e:  # the next writer's checkpoint copies what this one did not
             log.warning("checkpoint failed: %s", e)
         finally:
             self.running = False

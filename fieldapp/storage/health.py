@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from fieldapp.storage import db as storage_db
 from fieldapp.storage import migrations
 from fieldapp.storage import sync as store
 from fieldapp.storage.db import BUSY_TIMEOUT_MS
@@ -45,9 +46,12 @@ def read(path: str | Path, *, mode: str = "field", full: bool = False) -> Databa
     wal = path.with_name(path.name + "-wal")
     health = DatabaseHealth(bytes=path.stat().st_size + (wal.stat().st_size if wal.exists() else 0))
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                               timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except sqlite3.Error as e:
+        if storage_db.is_unlocked(path):  # encrypted: SQLCipher's driver and the unlocked key
+            conn = storage_db.raw_connection(path)
+        else:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except storage_db.Error as e:
         health.integrity, health.readable = [str(e)], False
         return health
     try:
@@ -58,7 +62,7 @@ def read(path: str | Path, *, mode: str = "field", full: bool = False) -> Databa
         health.schema_pending = len(migrations.migrations.pending(db))
         if mode == "field" and db["sync_state"].exists():
             _sync(db, health)
-    except sqlite3.Error as e:
+    except storage_db.Error as e:
         health.integrity, health.readable = [str(e)], False
     finally:
         conn.close()

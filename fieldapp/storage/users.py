@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from sqlite_utils import Database
 
 from fieldapp.domain.records import now
-from fieldapp.storage.db import write
+from fieldapp.storage.db import IntegrityError, write
 
 _COLUMNS = (
     "id, username, full_name, password_hash, role, post, active, created_at, updated_at,"
@@ -34,7 +32,7 @@ def create(
             )
             _log_change(db, cursor.lastrowid)
             return cursor.lastrowid
-    except sqlite3.IntegrityError as e:
+    except IntegrityError as e:
         raise UsernameTaken(username) from e
 
 

@@ -236,16 +236,28 @@ def browser(playwright_session):
     launched.close()
 
 
+def watch_csp(page) -> list[str]:
+    """What the page's Content-Security-Policy refuses, as Chromium reports it on the console."""
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    return refused
+
+
 @pytest.fixture
 def make_page(browser):
-    """`make_page(PHONE)`: a page in a fresh context (no cookies), closed after the test."""
-    contexts = []
+    """`make_page(PHONE)`: a page in a fresh context (no cookies), closed after the test, which
+    fails if the page's CSP refused anything (an inline script or style, a foreign source)."""
+    contexts, refused = [], []
 
     def make(device: dict, locale: str = "en-US"):
         context = browser.new_context(locale=locale, **device)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        refused.append(watch_csp(page))
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    violations = [text for page in refused for text in page]
+    assert not violations, f"the Content-Security-Policy refused: {violations}"

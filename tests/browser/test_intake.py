@@ -217,3 +217,21 @@ def test_intake_with_consent_refused_is_anonymous(server: Server, make_page):
     expect(entry).to_have_count(1)
     expect(entry.locator(".name")).to_have_text("Anonymous record")
     expect(search(page, secret)).to_have_count(0)
+
+
+def test_the_csp_watch_sees_a_refused_inline_script(server: Server, browser):
+    """make_page fails a test whose page breaks the CSP: here is a breach it must see."""
+    from .conftest import watch_csp
+
+    context = browser.new_context(**LAPTOP)
+    try:
+        page = context.new_page()
+        refused = watch_csp(page)
+        page.goto(server.url + "/en/login")
+        page.evaluate("document.body.appendChild(Object.assign(document.createElement('script'),"
+                      " {textContent: 'window.injected = 1'}))")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.injected") is None  # refused, not run
+        assert any("inline script" in text for text in refused), refused
+    finally:
+        context.close()
