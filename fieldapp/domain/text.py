@@ -11,14 +11,26 @@ _NON_DOC = re.compile(r"[^0-9A-Z]+")
 
 def fold(text: str) -> str:
     """Lowercase, strip accents and punctuation: `fold("María-José Núñez") == "maria jose nunez"`."""
+    if text.isascii():  # most names: nothing to decompose (sync stores one fold per record)
+        return _NON_WORD.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(c for c in decomposed if not _invisible(c))
-    return _NON_WORD.sub(" ", stripped).strip()
+    return _NON_WORD.sub(" ", decomposed.translate(_DROP_INVISIBLE)).strip()
 
 
 def _invisible(c: str) -> bool:
     """Combining accents and format characters (zero-width space, soft hyphen): not separators."""
     return unicodedata.combining(c) or unicodedata.category(c) == "Cf"
+
+
+class _Invisible(dict):
+    """For str.translate: code point -> None (dropped) if invisible, else itself; learnt once each."""
+
+    def __missing__(self, code: int):
+        self[code] = None if _invisible(chr(code)) else code
+        return self[code]
+
+
+_DROP_INVISIBLE = _Invisible()
 
 
 def doc_key(number: str) -> str:
