@@ -345,9 +345,12 @@ def pull():
     states, accounts, new_cursor, more = store.pull(
         get_db(), post=device["post"], device_id=device["id"], cursor=cursor,
         limit=max(1, min(limit, protocol.MAX_BATCH)), retention_days=retention_days(current_app.config))
-    audit.record(get_db(), "sync.pull", actor=_device_actor(device), target=f"device:{device['id']}",
-                 details={"post": device["post"], "records": len(states), "accounts": len(accounts),
-                          "cursor": cursor, "to": new_cursor})
+    # A pull changes nothing at central: its event is bookkeeping, written without waiting for the
+    # disk (nor anchored) — a power cut at that moment may lose it, as it may a device's last contact.
+    with write(get_db(), durable=False):
+        audit.record(get_db(), "sync.pull", actor=_device_actor(device), target=f"device:{device['id']}",
+                     details={"post": device["post"], "records": len(states), "accounts": len(accounts),
+                              "cursor": cursor, "to": new_cursor})
     forms = {}
     for (name, version) in schema.definitions():
         forms[name] = max(forms.get(name, 0), version)
