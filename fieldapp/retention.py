@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from fieldapp.domain import privacy
-from fieldapp.storage import audit, migrations
+from fieldapp.storage import audit
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import retention as store
 
@@ -100,7 +100,6 @@ def tick(app: Flask, now: datetime | None = None) -> Plan:
     """One purge of the app's database, on a connection of its own."""
     db = storage_db.connect(app.config["DATABASE"])
     try:
-        migrations.apply(db)
         return run(db, app.config, now or utcnow())
     finally:
         db.close()

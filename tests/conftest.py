@@ -27,6 +27,12 @@ ACCOUNTS = {
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
+def database_bytes(path: str | Path) -> bytes:
+    """A database file and its -wal and -shm files (those that exist), as the disk holds them."""
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
 def csrf_token(html: str) -> str:
     match = CSRF.search(html)
     assert match, "no CSRF token on the page"

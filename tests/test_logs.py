@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -25,22 +23,11 @@ from fieldapp.cli import main
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import sync as store
 from tests.conftest import csrf_token, valid_intake
+from tests.sync.harness import FIELDAPP, child_env, free_port
 
-FIELDAPP = Path(sys.executable).with_name("fieldapp")
 NAME, SURNAME, DOC, PHONE = "Zyxwaldina", "Quentorrez", "QX918273", "+57 311 918 2736"
 MARKERS = [NAME, SURNAME, DOC, "918 2736", "9182736"]
 SECRET_KEY, TOKEN = "sk-" + secrets.token_hex(12), "tok-" + secrets.token_hex(12)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
-    return {**env, "FIELDAPP_LANG": "en"}
 
 
 def test_the_filter_cuts_query_strings_and_exception_messages(tmp_path):
@@ -79,7 +66,7 @@ def served(tmp_path_factory):
     instance = tmp_path_factory.mktemp("logs") / "instance"
     password = secrets.token_urlsafe(16)
     done = subprocess.run([str(FIELDAPP), "--instance", str(instance), "init", "--password-stdin"],
-                          input=password + "\n", text=True, capture_output=True, env=_env(), timeout=60)
+                          input=password + "\n", text=True, capture_output=True, env=child_env(), timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     config = instance / "fieldapp.toml"
     text = re.sub(r'SECRET_KEY = ".*"', f'SECRET_KEY = "{SECRET_KEY}"', config.read_text())
@@ -87,11 +74,11 @@ def served(tmp_path_factory):
     db = storage_db.connect(instance / "fieldapp.db")
     store.set_state(db, token=TOKEN, central_url="https://central.example.org")
     db.close()
-    port = _free_port()
+    port = free_port()
     out = open(instance / "serve.out", "w", encoding="utf-8")  # noqa: SIM115 — the child's output
     proc = subprocess.Popen([str(FIELDAPP), "--instance", str(instance), "serve", "--host", "127.0.0.1",
                              "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=_env())
+                            stdin=subprocess.DEVNULL, env=child_env())
     out.close()
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -112,7 +99,7 @@ def served(tmp_path_factory):
 def _users_add(instance: Path, username: str, password: str) -> None:
     done = subprocess.run([str(FIELDAPP), "--instance", str(instance), "users", "add", username, "--role",
                            "officer", "--password-stdin"], input=password + "\n", text=True,
-                          capture_output=True, env=_env(), timeout=60)
+                          capture_output=True, env=child_env(), timeout=60)
     assert done.returncode == 0, done.stderr
 
 
@@ -153,7 +140,7 @@ def test_no_personal_data_reaches_the_logs_or_the_support_file(served):
 
     bundle = instance / "support.zip"
     done = subprocess.run([str(FIELDAPP), "--instance", str(instance), "doctor", "--bundle", str(bundle)],
-                          capture_output=True, text=True, env=_env(), timeout=120)
+                          capture_output=True, text=True, env=child_env(), timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr  # never backed up
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=20)
@@ -203,6 +190,6 @@ def test_fieldapp_open_prefers_https_and_warns_when_nothing_answers(served):
     done = CliRunner().invoke(main, ["--instance", str(instance), "open", "--print", "--port", str(port)])
     thread.join(10)
     assert done.exit_code == 0 and done.output.strip() == f"https://localhost:{port}/"
-    closed = _free_port()
+    closed = free_port()
     done = CliRunner().invoke(main, ["--instance", str(instance), "open", "--print", "--port", str(closed)])
     assert f"http://127.0.0.1:{closed}/" in done.output and "does not answer" in done.output

@@ -21,7 +21,7 @@ from fieldapp.storage import sync as sync_store
 from sync import server
 from tests.central_data import central_app as central_app  # noqa: F401 - a fixture
 from tests.central_data import seed
-from tests.conftest import POST_A, valid_intake
+from tests.conftest import POST_A, database_bytes, valid_intake
 from tests.sync.harness import intake_answers
 
 # Marker strings: each must vanish from the field database once its record is purged.
@@ -64,12 +64,6 @@ def _acknowledge(db, outcome: str = "stored") -> None:
                for r in rows]
     assert sync_store.acknowledge(db, checkpoint=checkpoint, to_seq=rows[-1]["seq"], results=results,
                                   messages={})
-
-
-def _raw(path: Path) -> bytes:
-    """The database file and its WAL and shared-memory files, as bytes on the disk."""
-    return b"".join(Path(f"{path}{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")
-                    if Path(f"{path}{suffix}").exists())
 
 
 def _found(raw: bytes, markers) -> list[str]:
@@ -134,7 +128,7 @@ def test_storage_refuses_personal_data_without_consent(db):
         answers={"consent": "refused", "purpose": "statistics", "given_names": MARKERS["given_names"]}))
     assert (decision.outcome, decision.code) == (Outcome.REJECTED, "no_consent")
     assert records.get(db, uuid) is None
-    assert not _found(_raw(Path(db._fieldapp_path)), [MARKERS["given_names"]])
+    assert not _found(database_bytes(Path(db._fieldapp_path)), [MARKERS["given_names"]])
 
 
 def test_the_intake_page_keeps_only_the_minimum_when_consent_is_refused(app, db, client_as):
@@ -278,11 +272,11 @@ def test_a_purge_leaves_no_readable_trace_in_the_database_and_its_wal(app, db, f
     path = Path(app.config["DATABASE"])
     markers = [*MARKERS.values(), "Brumlivex", "Oktarine", "Thraxwillow", "Second Kestrelmoth",
                "+573009988776"]
-    assert _found(_raw(path), markers), "the markers must be readable before the purge"
+    assert _found(database_bytes(path), markers), "the markers must be readable before the purge"
     retention.run(db, app.config, _at(31))
     # The one record central has not acknowledged keeps its data: only its own markers remain.
-    assert _found(_raw(path), markers) == []
-    assert _found(_raw(path), ["Unsentia"]) == ["Unsentia"]
+    assert _found(database_bytes(path), markers) == []
+    assert _found(database_bytes(path), ["Unsentia"]) == ["Unsentia"]
 
 
 def test_a_purged_record_cannot_be_corrected_and_says_why(app, db, field, client_as):

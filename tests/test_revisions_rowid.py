@@ -8,14 +8,14 @@ import uuid as uuidlib
 from fieldapp.forms import schema
 from fieldapp.storage import db as storage_db
 from fieldapp.storage import records
-from fieldapp.storage.migrations import migrations, schema_version
+from fieldapp.storage.migrations import apply, schema_version
 from tests.sync.harness import intake_answers
 
 
 def _records_of_today(path) -> list[str]:
     """Records with edits and deletions, made by today's storage code: their uuids."""
     db = storage_db.connect(path)
-    migrations.apply(db)
+    apply(db)
     rng, intake, ids = random.Random(3), schema.get("intake"), [str(uuidlib.uuid4()) for _ in range(5)]
     for uuid in ids:
         for revision in range(3):  # a new record, then two edits (the last one deletes two records)
@@ -30,7 +30,7 @@ def _records_of_today(path) -> list[str]:
 def test_every_revision_survives_the_rebuild(tmp_path):
     ids = _records_of_today(tmp_path / "today.db")
     db = storage_db.connect(tmp_path / "fieldapp.db")
-    migrations.apply(db, stop_before="0009_revisions_rowid")  # records and revisions as in 0008
+    apply(db, stop_before="0009_revisions_rowid")  # records and revisions as in 0008
     db.execute("ATTACH DATABASE ? AS today", [str(tmp_path / "today.db")])
     with storage_db.write(db):
         for table in ("records", "revisions"):
@@ -40,7 +40,7 @@ def test_every_revision_survives_the_rebuild(tmp_path):
     before = db.execute(table).fetchall()
     assert len(before) == 15
 
-    migrations.apply(db)
+    apply(db, before_upgrade=None)
 
     assert schema_version(db) >= "0009_revisions_rowid"
     assert db.execute(table).fetchall() == before

@@ -14,7 +14,7 @@ from fieldapp.forms import schema
 from fieldapp.storage import persons as person_store
 from fieldapp.storage import records
 from fieldapp.storage import subjects as store
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, database_bytes
 from tests.test_persons import MARIA, course, enrol, intake, participant, save, session
 
 MARKERS = ("Zorbaxquel", "Qwyndolin", "ZX9876543", "Nota-secreta-77")
@@ -207,14 +207,7 @@ def test_an_erasure_leaves_a_tombstone_and_nothing_readable(world, client_as, db
 def _raw(path, *connections) -> bytes:
     for conn in connections:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    raw = b""
-    for suffix in ("", "-wal"):
-        try:
-            with open(f"{path}{suffix}", "rb") as f:
-                raw += f.read()
-        except FileNotFoundError:
-            pass
-    return raw
+    return database_bytes(path)
 
 
 def _assert_file_clean(path, *connections):

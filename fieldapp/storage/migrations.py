@@ -321,9 +321,8 @@ def person_pairs(db: Database) -> None:
 def revisions_rowid(db: Database) -> None:
     # A WITHOUT ROWID table keeps each row, ~1 KB of answers, inside its primary key's b-tree:
     # every insert rewrote random leaves and their overflow pages (docs/benchmarks.md, Sync).
-    # Same columns and key, as an ordinary table. One statement at a time, so that the whole
-    # migration can run in one transaction.
-    db.execute("""
+    # Same columns and key, as an ordinary table.
+    db.executescript("""
     CREATE TABLE revisions_new (
         uuid TEXT NOT NULL REFERENCES records (uuid),
         revision INTEGER NOT NULL,
@@ -337,14 +336,14 @@ def revisions_rowid(db: Database) -> None:
         received_at TEXT NOT NULL DEFAULT '',
         origin TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (uuid, revision)
-    )""")
-    db.execute("""
+    );
     INSERT INTO revisions_new (uuid, revision, form_version, data, hash, deleted, device, created_by,
         created_at, received_at, origin)
     SELECT uuid, revision, form_version, data, hash, deleted, device, created_by, created_at,
-        received_at, origin FROM revisions ORDER BY uuid, revision""")
-    db.execute("DROP TABLE revisions")
-    db.execute("ALTER TABLE revisions_new RENAME TO revisions")
+        received_at, origin FROM revisions ORDER BY uuid, revision;
+    DROP TABLE revisions;
+    ALTER TABLE revisions_new RENAME TO revisions;
+    """)
 
 
 @migrations(name="0010_sessions")
@@ -355,7 +354,7 @@ def sessions(db: Database) -> None:
     # password hash: a generation bumped or a password changed on central and pulled by sync ends
     # it too. Times are seconds since the epoch. Failure keys are SHA-256 hashes of
     # "account:<username>" or "address:<ip>".
-    db.execute("""
+    db.executescript("""
     CREATE TABLE sessions (
         id_hash TEXT PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -363,15 +362,15 @@ def sessions(db: Database) -> None:
         password_stamp TEXT NOT NULL,
         created_at REAL NOT NULL,
         last_seen REAL NOT NULL
-    ) WITHOUT ROWID""")
-    db.execute("CREATE INDEX sessions_user ON sessions (user_id)")
-    db.execute("""
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_user ON sessions (user_id);
     CREATE TABLE login_failures (
         key TEXT PRIMARY KEY,
         failures INTEGER NOT NULL,
         last_at REAL NOT NULL
-    ) WITHOUT ROWID""")
-    db.execute("ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0")
+    ) WITHOUT ROWID;
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+    """)
 
 
 @migrations(name="0011_audit_log")
@@ -411,18 +410,18 @@ def retention(db: Database) -> None:
     # Issue 7. Field: when central acknowledged the change feed up to each checkpoint (a record's
     # retention starts there). Both: which records lost their personal data, when, and why
     # ('field': the post's retention; 'central': the purpose's retention at central).
-    db.execute("CREATE TABLE push_acks (seq INTEGER PRIMARY KEY, at TEXT NOT NULL)")
-    db.execute("""
+    db.executescript("""
+    CREATE TABLE push_acks (seq INTEGER PRIMARY KEY, at TEXT NOT NULL);
     CREATE TABLE purged (
         uuid TEXT PRIMARY KEY,
         at TEXT NOT NULL,
         scope TEXT NOT NULL CHECK (scope IN ('field', 'central'))
-    ) WITHOUT ROWID""")
-    # What central had acknowledged before this version: its retention starts at the upgrade.
-    db.execute("""
+    ) WITHOUT ROWID;
+    -- What central had acknowledged before this version: its retention starts at the upgrade.
     INSERT INTO push_acks (seq, at)
         SELECT CAST(value AS INTEGER), strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM sync_state
-        WHERE key = 'push_checkpoint' AND CAST(value AS INTEGER) > 0""")
+        WHERE key = 'push_checkpoint' AND CAST(value AS INTEGER) > 0;
+    """)
 
 
 @migrations(name="0013_subjects")
@@ -431,13 +430,14 @@ def subjects(db: Database) -> None:
     # posts, with the erasure that did it. A pushed revision of one of these uuids, or of a record
     # about one of these persons, is refused (`erased`): an old copy never brings the data back.
     # Replacing a laptop (issue 8): the device a new one replaces (its token was revoked then).
-    db.execute("""
+    db.executescript("""
     CREATE TABLE erasures (
         uuid TEXT PRIMARY KEY,
         erasure TEXT NOT NULL,
         erased_at TEXT NOT NULL
-    ) WITHOUT ROWID""")
-    db.execute("ALTER TABLE devices ADD COLUMN replaces TEXT")
+    ) WITHOUT ROWID;
+    ALTER TABLE devices ADD COLUMN replaces TEXT;
+    """)
 
 
 class NewerDatabase(Exception):

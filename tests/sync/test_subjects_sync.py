@@ -13,7 +13,7 @@ from fieldapp.storage import db as storage_db
 from fieldapp.storage import migrations, records
 from fieldapp.storage import subjects as store
 from sync import client
-from tests.conftest import PASSWORD, Client
+from tests.conftest import PASSWORD, Client, database_bytes
 from tests.sync.harness import Field, run_cli
 
 MARKERS = ("Xelphandra", "Brumquist", "XB5550123")
@@ -22,17 +22,6 @@ MARKERS = ("Xelphandra", "Brumquist", "XB5550123")
 def _marked(f: Field) -> str:
     return f.intake(random.Random(3), given_names="Xelphandra", first_surname="Brumquist",
                     doc_number="XB5550123")
-
-
-def _raw(path) -> bytes:
-    raw = b""
-    for suffix in ("", "-wal"):
-        try:
-            with open(f"{path}{suffix}", "rb") as f:
-                raw += f.read()
-        except FileNotFoundError:
-            pass
-    return raw
 
 
 def _field_pages(f: Field, tmp_path) -> list[str]:
@@ -76,7 +65,7 @@ def test_an_erasure_reaches_the_post_and_an_old_copy_never_comes_back(central, m
         for marker in MARKERS:
             assert marker not in page
     post.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    raw = _raw(post.path)
+    raw = database_bytes(post.path)
     for marker in MARKERS:
         assert marker.encode() not in raw and marker.lower().encode() not in raw, marker
 
