@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -56,7 +57,8 @@ def test_the_unit_runs_unprivileged_hardened_and_restarts(key, value):
     assert _directives(UNIT.read_text(encoding="utf-8"))[key] == [value]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None and not os.environ.get("CI"),
+                    reason="systemd-analyze is not installed (in CI it must be: the test fails)")
 def test_systemd_accepts_the_unit(tmp_path):
     # Point it at this checkout's fieldapp and an account that exists here; the rest as shipped.
     text = UNIT.read_text(encoding="utf-8").replace(
@@ -100,10 +102,3 @@ def test_the_windows_script_runs_real_commands_and_options():
         for name in re.findall(r"-(\w+)", option):
             if name not in ("ExecutionPolicy", "File"):
                 assert f"${name}" in params, f"-{name} is not a parameter of the script"
-
-
-@pytest.mark.skipif(shutil.which("pwsh") is None, reason="PowerShell is not installed")
-def test_the_windows_script_parses():
-    command = ("$e = $null; [System.Management.Automation.Language.Parser]::ParseFile("
-               f"'{WINDOWS}', [ref]$null, [ref]$e) | Out-Null; exit $e.Count")
-    assert subprocess.run(["pwsh", "-NoProfile", "-Command", command], timeout=60).returncode == 0
