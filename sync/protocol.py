@@ -12,7 +12,7 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
-from fieldapp.domain.records import is_uuid, revision_hash
+from fieldapp.domain.records import canonical, is_uuid, text_hash
 
 VERSION = 1  # bump when either side must understand something new
 MIN_VERSION = 1  # the oldest field protocol this central still accepts
@@ -144,6 +144,7 @@ class Item:
     person: str
     by: str
     at: str
+    data: str  # the answers as records.canonical encodes them: hashed here, stored as they are
 
     @property
     def revision(self) -> int:
@@ -175,11 +176,12 @@ def parse_item(raw) -> Item:
     )
     if not ok:
         raise ProtocolError("malformed")
-    if revision_hash(raw["answers"], raw["deleted"]) != raw["hash"]:
+    data = canonical(raw["answers"])
+    if text_hash(data, raw["deleted"]) != raw["hash"]:
         raise ProtocolError("hash_mismatch")
     return Item(raw["uuid"], raw["form"], raw["v"], raw["base"], raw["base_hash"], raw["hash"],
-                raw["deleted"],
-                raw["answers"], raw["parent"], raw["person"], raw["by"], raw["at"])
+                raw["deleted"], raw["answers"], raw["parent"], raw["person"], raw["by"], raw["at"],
+                data)
 
 
 def digest(results: list[dict]) -> str:

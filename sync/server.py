@@ -270,7 +270,7 @@ def check(raw, post: str, origin: str, today: date, erased: frozenset[str] = fro
     sub = records.Submission(
         uuid=item.uuid, definition=definition, answers=item.answers, post=post, device=origin,
         user=item.by, base_revision=item.base, parent=item.parent, person=item.person,
-        deleted=item.deleted, at=item.at, origin=origin,
+        deleted=item.deleted, at=item.at, origin=origin, data=item.data,
     )
     return store.Incoming(sub, item.hash, item.base_hash)
 

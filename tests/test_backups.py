@@ -203,8 +203,11 @@ while True:
 
 def test_backups_while_another_process_writes(tmp_path):
     field = Field.create(tmp_path / "post", "POST-A")
-    for _ in range(3000):  # several copy steps' worth of pages
+    for _ in range(3000):
         field.intake()
+    while field.db.execute("PRAGMA page_count").fetchone()[0] < 3 * copy.STEP_PAGES:
+        for _ in range(200):  # several copy steps' worth of pages
+            field.intake()
     field.db.close()
     log = open(tmp_path / "writer.log", "w")  # noqa: SIM115
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "post")], cwd=REPO,

@@ -13,6 +13,7 @@ import pytest
 from fieldapp import accounts, create_app
 from fieldapp.domain import dedup
 from fieldapp.domain import persons as rules
+from fieldapp.domain.records import revision_hash
 from fieldapp.forms import schema
 from fieldapp.forms.builder import answers_as_formdata
 from fieldapp.forms.validate import validate
@@ -243,7 +244,7 @@ def test_a_device_pushing_a_verdict_is_refused(app, db, world, lang):
     answers = {"survivor": world["p"], "merged": world["ip"], "status": "merged", "score": 90}
     uuid = rules.merge_uuid(world["p"], world["ip"], "POST-A")
     item = {"uuid": uuid, "form": "person_merge", "v": 1, "base": 0, "base_hash": "",
-            "hash": records.revision_hash(answers), "deleted": False, "answers": answers,
+            "hash": revision_hash(answers), "deleted": False, "answers": answers,
             "parent": "", "person": "", "by": "officer1", "at": "2026-11-20T10:00:00Z"}
     response = app.test_client().post(
         f"/{lang}/sync/v1/push", data=protocol.encode({"sync": "s", "batch": "b", "records": [item]}),

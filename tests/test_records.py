@@ -9,7 +9,16 @@ from datetime import date
 
 import pytest
 
-from fieldapp.domain.records import Head, Outcome, content_hash, decide
+from fieldapp.domain.records import (
+    Head,
+    Outcome,
+    canonical,
+    content_hash,
+    decide,
+    is_uuid,
+    revision_hash,
+    text_hash,
+)
 from fieldapp.forms import schema
 from fieldapp.storage import records
 from tests.conftest import POST_A, POST_B, valid_intake
@@ -70,6 +79,52 @@ def test_a_uuid_belongs_to_one_form_and_post(form, post):
 def test_content_hash_ignores_key_order():
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
+
+
+# The hashes as the protocol defines them (docs/sync-protocol.md), spelled out independently.
+def _spec_hash(answers: dict, deleted: bool) -> str:
+    import hashlib
+
+    value = {"_deleted": True, "answers": answers} if deleted else answers
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("answers", [
+    {}, {"a": 1}, {"given_names": "María José", "notes": "línea 1\nlínea 2 \"citada\" \\ \u2028"},
+    {"z": ["b", "a"], "a": {"nested": [1, 2, {"k": "ñ"}]}, "_deleted": "x", "answers": 3},
+    {"emoji": "\U0001F600", "zero": 0, "neg": -5, "list": []},
+])
+@pytest.mark.parametrize("deleted", [False, True])
+def test_hashing_the_canonical_text_is_the_revision_hash(answers, deleted):
+    assert revision_hash(answers, deleted) == _spec_hash(answers, deleted)
+    assert text_hash(canonical(answers), deleted) == _spec_hash(answers, deleted)
+    assert json.loads(canonical(answers)) == answers
+
+
+@pytest.mark.parametrize("value", [
+    str(uuidlib.uuid4()), "00000000-0000-0000-0000-000000000000", str(uuidlib.uuid1()),
+    str(uuidlib.uuid4()).upper(), "{" + str(uuidlib.uuid4()) + "}", "urn:uuid:" + str(uuidlib.uuid4()),
+    str(uuidlib.uuid4()) + "\n", str(uuidlib.uuid4())[:-1] + "g", str(uuidlib.uuid4()).replace("-", ""),
+    str(uuidlib.uuid4())[:35], "", "-" * 36, "٣" * 8 + "-" + str(uuidlib.uuid4())[9:], None, 12, b"x",
+])
+def test_is_uuid_accepts_what_the_uuid_module_writes_and_nothing_else(value):
+    def by_the_module(v) -> bool:
+        try:
+            return isinstance(v, str) and len(v) == 36 and str(uuidlib.UUID(v)) == v
+        except ValueError:
+            return False
+
+    assert is_uuid(value) == by_the_module(value)
+
+
+def test_a_revision_is_stored_as_its_canonical_text(db):
+    u, decision = _save(db, given_names="María", first_surname="Núñez")
+    assert decision.outcome is Outcome.STORED
+    data, head_hash = db.execute("SELECT data, hash FROM records WHERE uuid = ?", [u]).fetchone()
+    (history,) = db.execute("SELECT data FROM revisions WHERE uuid = ?", [u]).fetchone()
+    assert data == history == canonical(json.loads(data))
+    assert head_hash == _spec_hash(json.loads(data), False)
 
 
 def test_double_submit_of_the_same_form_stores_one_record(db, client_as):

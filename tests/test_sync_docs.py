@@ -16,8 +16,9 @@ import pytest
 
 from fieldapp import config, create_app
 from fieldapp.cli import main
+from fieldapp.domain.records import revision_hash
 from fieldapp.storage import db as storage_db
-from fieldapp.storage import migrations, records
+from fieldapp.storage import migrations
 from sync import messages, protocol, server
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -215,7 +216,7 @@ def test_the_documented_push_results_are_the_server_s(spec, central):
     headers = _enrolled(central)
     answers = {"notes": "only notes"}  # not a valid intake: rejected, with params and a message
     item = {"uuid": "0b1e6f2a-4c1d-4e9b-9a53-2f1c8e7d6a10", "form": "intake", "v": 1, "base": 0,
-            "base_hash": "", "hash": records.revision_hash(answers), "deleted": False,
+            "base_hash": "", "hash": revision_hash(answers), "deleted": False,
             "answers": answers, "parent": "", "person": "", "by": "officer1",
             "at": "2026-11-20T15:42:10.000000Z"}
     assert set(item) == protocol.ITEM_KEYS

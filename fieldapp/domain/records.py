@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,25 +44,38 @@ def new_uuid() -> str:
     return str(uuidlib.uuid4())
 
 
+# What str(uuid.UUID(value)) writes: 8-4-4-4-12 lowercase hex digits.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def is_uuid(value: object) -> bool:
     """True for a canonical lowercase uuid string: `is_uuid(new_uuid())`."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        return str(uuidlib.UUID(value)) == value
-    except ValueError:
-        return False
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+# The answers as the text that is hashed and stored: keys sorted, no spaces, non-ASCII as is.
+# One encoder for every revision, rather than a new one per json.dumps call.
+canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def content_hash(answers: dict) -> str:
     """A stable hash of the answers, whatever their key order: `content_hash({"a": 1})`."""
-    canonical = json.dumps(answers, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return text_hash(canonical(answers))
 
 
 def revision_hash(answers: dict, deleted: bool = False) -> str:
     """The hash a revision carries: a tombstone keeps the answers it deleted, and differs."""
-    return content_hash({"_deleted": True, "answers": answers}) if deleted else content_hash(answers)
+    return text_hash(canonical(answers), deleted)
+
+
+def text_hash(text: str, deleted: bool = False) -> str:
+    """`revision_hash` of answers already encoded by `canonical`, without encoding them again.
+
+    A tombstone hashes `{"_deleted": True, "answers": answers}`, whose canonical text wraps the
+    answers' own (its keys sort "_deleted" first)."""
+    if deleted:
+        text = f'{{"_deleted":true,"answers":{text}}}'
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def decide(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from fieldapp.domain import privacy
-from fieldapp.domain.records import Decision, Head, Outcome, decide, now, revision_hash
+from fieldapp.domain.records import Decision, Head, Outcome, canonical, decide, now, text_hash
 from fieldapp.domain.text import doc_key, fold
 from fieldapp.forms.schema import FormDefinition
 from fieldapp.storage import audit
@@ -31,6 +31,9 @@ class Submission:
     deleted: bool = False  # a tombstone: the record is deleted, its last answers kept
     at: str = ""  # when the revision was made, if not now (sync: by the device's clock)
     origin: str = ""  # on central: the device whose sync brought this revision
+    # The answers as `canonical` encodes them, where the sender has them already (a synced
+    # revision, hashed on arrival): stored as they are instead of encoded again.
+    data: str = ""
 
 
 def _title(definition: FormDefinition, answers: dict) -> str:
@@ -91,7 +94,8 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, stored: Stor
             "SELECT 1 FROM purged WHERE uuid = ?", [sub.uuid]).fetchone():
         # Its personal data was removed after its retention: nothing left here to correct.
         return Decision(Outcome.REJECTED, 0, "purged")
-    digest = digest or revision_hash(sub.answers, sub.deleted)
+    data = sub.data or canonical(sub.answers)
+    digest = digest or text_hash(data, sub.deleted)
     if head is _UNREAD:
         head, stored = _head_row(db, sub.uuid)
     if next_hash is _UNREAD:
@@ -107,7 +111,8 @@ def _apply(db: Database, sub: Submission, at: str, *, head=_UNREAD, stored: Stor
             hash=digest, stored_next_hash=next_hash,
         )
     if decision.outcome is Outcome.STORED:
-        write_revision(db, sub, decision.revision, digest, at, new=head is None, stored=stored)
+        write_revision(db, sub, decision.revision, digest, at, new=head is None, stored=stored,
+                       data=data)
     return decision
 
 
@@ -124,20 +129,16 @@ def revision_hashes(db: Database, uuid: str, head: Head | None, *revisions: int)
     return [found.get(r) for r in revisions]
 
 
-# What json.dumps(answers, ensure_ascii=False, sort_keys=True) writes, without a new encoder
-# for every revision.
-_DATA_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
-
-
 def write_revision(db: Database, sub: Submission, revision: int, digest: str, at: str, *,
-                   new: bool, feed: bool = True, stored: Stored | None = None) -> None:
+                   new: bool, feed: bool = True, stored: Stored | None = None, data: str = "") -> None:
     """Write one decided revision: the record's head, its history, the change feed and search.
 
     `feed=False` for a revision that came from central: it is not sent back to it. `stored`:
-    the row of a record that exists, if the caller has read it (`_head_row`)."""
+    the row of a record that exists, if the caller has read it (`_head_row`). `data`: the
+    answers as `canonical` encodes them, if the caller has encoded them."""
     definition = sub.definition
     made = sub.at or at
-    data = _DATA_JSON(sub.answers)
+    data = data or sub.data or canonical(sub.answers)
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
     if new:

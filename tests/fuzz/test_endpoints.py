@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fieldapp.storage import records
+from fieldapp.domain.records import revision_hash
 from sync import protocol
 from tests.conftest import make_course, make_session, valid_intake
 from tests.fuzz.strategies import JSON, TEXT, mutated
@@ -106,7 +106,7 @@ def device(app, db):
 def _item(rng_seed: int) -> dict:
     answers = intake_answers(random.Random(rng_seed))
     return {"uuid": str(uuidlib.UUID(int=rng_seed + 1, version=4)), "form": "intake", "v": 1, "base": 0,
-            "base_hash": "", "hash": records.revision_hash(answers), "deleted": False,
+            "base_hash": "", "hash": revision_hash(answers), "deleted": False,
             "answers": answers, "parent": "", "person": "", "by": "officer1",
             "at": "2026-11-20T10:00:00Z"}
 
@@ -122,7 +122,7 @@ def push_bodies(draw):
     if kind == "answers" and items:
         # answers changed, the hash made to match: only the form validator can refuse it
         answers = draw(mutated(items[0]["answers"]))
-        items[0] = dict(items[0], answers=answers, hash=records.revision_hash(answers))
+        items[0] = dict(items[0], answers=answers, hash=revision_hash(answers))
     body = {"sync": "s1", "batch": draw(st.text(min_size=1, max_size=20)), "records": items}
     return draw(mutated(body, keep=frozenset({"records"}))) if kind == "batch" else body
 

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from fieldapp.domain.merge import DELETED, merge
+from fieldapp.domain.records import revision_hash
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from sync import protocol
@@ -35,7 +36,7 @@ def device(central_app, db):
 def _item(**overrides) -> dict:
     answers = overrides.pop("answers", None) or intake_answers(random.Random(5))
     item = {"uuid": "4f6b1a9e-7c1d-4a8e-9b2f-1e3d5c7a9b0d", "form": "intake", "v": 1, "base": 0,
-            "base_hash": "", "hash": records.revision_hash(answers), "deleted": False,
+            "base_hash": "", "hash": revision_hash(answers), "deleted": False,
             "answers": answers, "parent": "", "person": "", "by": "officer1",
             "at": "2026-11-20T10:00:00Z"}
     item.update(overrides)

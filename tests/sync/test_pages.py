@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from fieldapp.domain.records import revision_hash
 from fieldapp.storage import records
 from fieldapp.storage import sync as store
 from sync import bundle, protocol
@@ -122,7 +123,7 @@ def test_central_staff_resolve_a_conflict_field_by_field(central_app, client_as,
         uuid=uuid, definition=schema.get("intake"), answers={**head["answers"], "notes": "Oficina."},
         post="POST-A", device="central", user="central", base_revision=1))
     theirs = dict(item, base=1, answers={**item["answers"], "notes": "Puesto.", "occupation": "isco_5"})
-    theirs["hash"] = records.revision_hash(theirs["answers"])
+    theirs["hash"] = revision_hash(theirs["answers"])
     with central_app.test_request_context():
         [result] = sync_server.apply(db, device, "s1", "b2", [theirs])
     assert result["outcome"] == "conflict"
