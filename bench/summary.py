@@ -16,12 +16,14 @@ in as central staff through the real login page with a Flask test client and, `-
 * times the bare count of the same intakes, `SELECT count(*) FROM records WHERE form = 'intake'
   AND deleted = 0`, as SQLite plans it (it reads the records' rows), and the same count read from
   an index alone (`INDEXED BY records_live`): what one pass over 100,000 index entries costs;
-* times the same counts read from the records' JSON instead of the indexes of migration 0006
-  (one pass, `NOT INDEXED`, counted in Python): what the page would cost without them.
+* times the same counts read from the records' JSON instead of the table of intake facts
+  (migration 0014; one pass, `NOT INDEXED`, counted in Python): what the page would cost without it.
 
-Then the cost of those indexes to a write: the CPU time of `save_batch` of 1,000 new intakes (one
-transaction), into a copy of the smallest instance and into a copy without the indexes of 0006,
-the same batches in alternating order, at least 6 times.
+Then what counting costs a write: the CPU time of `save_batch` of 1,000 new intakes (one
+transaction) into three copies of the smallest instance: as it is; with the facts table's three
+indexes dropped (the floor: the row is still written); and with migration 0006's expression
+indexes on the records' JSON added to that floor (what every intake paid before 0014). The same
+batches in alternating order, at least 6 times.
 
 It reports the median over the runs of each run's median, wall and CPU, as a Markdown table.
 """
@@ -226,7 +228,7 @@ def medians(times: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def from_json(db) -> Counter:
-    """The same intake counts read from every record's JSON, as without migration 0006."""
+    """The same intake counts read from every record's JSON, as without the facts table."""
     names = [migrations.INTAKE_MONTH, "post", migrations.INTAKE_NATIONALITY,
              migrations.INTAKE_MIGRATORY_STATUS, migrations.INTAKE_AGE_GROUP, migrations.INTAKE_SEX]
     counts = Counter()
@@ -239,23 +241,30 @@ def from_json(db) -> Counter:
     return counts
 
 
-def write_cost(source: Path, tmp: Path, runs: int, seed: int, today: date) -> tuple[float, float]:
-    """CPU seconds of a save_batch of WRITES new intakes into a copy of `source` with the indexes
-    of migration 0006 and into one without them: the same batches, in alternating order, so the
-    growing files and the machine's moods treat both alike. (CPU time, not wall time: the
-    batch's one fsync varies far more than what the indexes add.)"""
-    paths = {"with": tmp / "with.db", "without": tmp / "without.db"}
+def write_cost(source: Path, tmp: Path, runs: int, seed: int, today: date) -> dict[str, float]:
+    """CPU seconds of a save_batch of WRITES new intakes into copies of `source`: "facts" as it
+    is, "bare" without the facts table's indexes, "0006" bare plus migration 0006's expression
+    indexes. The same batches, in rotating order, so the growing files and the machine's moods
+    treat all alike. (CPU time, not wall time: the batch's one fsync varies far more than what
+    the indexes add.)"""
+    names = ("facts", "bare", "0006")
+    paths = {name: tmp / f"{name}.db" for name in names}
     for path in paths.values():
         shutil.copyfile(source, path)
-    conn = sqlite3.connect(paths["without"])
-    for index in migrations.INTAKE_INDEXES:
-        conn.execute(f"DROP INDEX {index}")
-    conn.close()
+    for name in ("bare", "0006"):
+        conn = sqlite3.connect(paths[name])
+        for index in summary.PAIRS.values():
+            conn.execute(f"DROP INDEX {index}")
+        if name == "0006":
+            for index, columns in migrations.INTAKE_INDEXES.items():
+                conn.execute(f"CREATE INDEX {index} ON records ({', '.join(columns)})"
+                             " WHERE form = 'intake' AND deleted = 0")
+        conn.close()
     gen, rng, definition = IntakeGenerator(seed, today), random.Random(seed), schema.get("intake")
-    spent: dict[str, list[float]] = {"with": [], "without": []}
+    spent: dict[str, list[float]] = {name: [] for name in names}
     for run in range(runs):
         answers = [clean(definition, gen.raw(), today) for _ in range(WRITES)]
-        for name in (("with", "without") if run % 2 else ("without", "with")):
+        for name in names[run % 3:] + names[:run % 3]:
             db = storage_db.connect(paths[name])
             subs = [records.Submission(str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                                        definition, a, "POST-1", "d", "u") for a in answers]
@@ -263,7 +272,7 @@ def write_cost(source: Path, tmp: Path, runs: int, seed: int, today: date) -> tu
             records.save_batch(db, subs)
             spent[name].append(time.process_time() - started)
             db.close()
-    return statistics.median(spent["with"]), statistics.median(spent["without"])
+    return {name: statistics.median(times) for name, times in spent.items()}
 
 
 def _ms(pair: tuple[float, float]) -> str:
@@ -312,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                     raw = from_json(db)
                     for (month, post), n in counted.pair("month", "post").items():
                         if raw["month", month, post] != n:
-                            raise AssertionError("the index and the JSON disagree")
+                            raise AssertionError("the facts table and the JSON disagree")
                 json_pass = medians(timed(lambda db=db: from_json(db), 3))
                 db.close()
                 runs[size].append((page, reads, count, json_pass, indexed))
@@ -322,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # What the indexes cost a write, on a copy of the smallest instance's database.
         small = instances[min(args.sizes)]
-        w_with, w_without = write_cost(Path(small.app.config["DATABASE"]), tmp_path,
+        cost = write_cost(Path(small.app.config["DATABASE"]), tmp_path,
                                        max(args.runs, 6), args.seed + 7, today)
 
     print(f"Central summary benchmark, {today.isoformat()}: {args.gets} GETs per run, median of "
@@ -339,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{page[1] / count[1]:.1f}× | {_ms(indexed)} | {_ms(json_pass)} | "
               f"{inst.db_mb:.0f} |")
     print()
-    print(f"save_batch of {WRITES:,} intakes, CPU time: {w_with * 1000:.0f} ms with the summary "
-          f"indexes, {w_without * 1000:.0f} ms without ({(w_with - w_without) / WRITES * 1e6:+.0f} "
-          f"µs per intake, {w_with / w_without - 1:+.0%})")
+    bare = cost["bare"]
+    print(f"save_batch of {WRITES:,} intakes, CPU time: {bare * 1000:.0f} ms with the facts table's "
+          f"indexes dropped; {cost['facts'] * 1000:.0f} ms as it is "
+          f"({(cost['facts'] - bare) / WRITES * 1e6:+.0f} µs per intake, {cost['facts'] / bare - 1:+.0%}); "
+          f"{cost['0006'] * 1000:.0f} ms with migration 0006's expression indexes instead "
+          f"({(cost['0006'] - bare) / WRITES * 1e6:+.0f} µs per intake, {cost['0006'] / bare - 1:+.0%})")
     print()
     for size, inst in instances.items():
         print(f"- {size:,}: {json.dumps(inst.counts)}; preload {inst.preload_s:.0f} s; per run, "

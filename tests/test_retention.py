@@ -23,6 +23,7 @@ from tests.central_data import central_app as central_app  # noqa: F401 - a fixt
 from tests.central_data import seed
 from tests.conftest import POST_A, database_bytes, valid_intake
 from tests.sync.harness import intake_answers
+from tests.test_intake_facts import BY_SQL, KEPT
 
 # Marker strings: each must vanish from the field database once its record is purged.
 MARKERS = {
@@ -342,6 +343,7 @@ def test_central_anonymises_by_purpose_and_the_summary_still_counts(central_app)
     assert marks and not any(store.is_purged(db, u) for u in marks)  # training: not due yet
     after = summary.collect(db, today)
     assert after.intakes.pairs == before.intakes.pairs
+    assert db.execute(KEPT).fetchall() == db.execute(BY_SQL).fetchall()
     assert after.courses == before.courses
     # No retention set for a purpose: those records are kept, and the plan says so.
     unset = retention.plan(db, {**config, "CENTRAL_RETENTION_DAYS": {}}, _at(2))

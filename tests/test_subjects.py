@@ -15,6 +15,7 @@ from fieldapp.storage import persons as person_store
 from fieldapp.storage import records
 from fieldapp.storage import subjects as store
 from tests.conftest import csrf_token, database_bytes
+from tests.test_intake_facts import BY_SQL, KEPT
 from tests.test_persons import MARIA, course, enrol, intake, participant, save, session
 
 MARKERS = ("Zorbaxquel", "Qwyndolin", "ZX9876543", "Nota-secreta-77")
@@ -168,6 +169,10 @@ def test_an_erasure_leaves_a_tombstone_and_nothing_readable(world, client_as, db
         assert record["deleted"] and record["answers"] == {}, key
         assert all(r["answers"] == {} for r in records.history(db, world[key])), key
     assert records.get(db, world["other"])["answers"]["given_names"] == "Otra"
+    # The summary no longer counts the erased intake.
+    assert db.execute(KEPT).fetchall() == db.execute(BY_SQL).fetchall()
+    assert db.execute("SELECT count(*) FROM intake_facts WHERE record IN (SELECT id FROM records"
+                      " WHERE uuid = ?)", [world["ip"]]).fetchone() == (0,)
     # The tombstones: one erasure record per post, no personal data.
     tombstones = store.erasures(db)
     assert sorted(t["post"] for t in tombstones) == ["POST-A", "POST-B"]

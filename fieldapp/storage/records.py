@@ -9,9 +9,10 @@ from sqlite_utils import Database
 
 from fieldapp.domain import privacy
 from fieldapp.domain.records import Decision, Head, Outcome, canonical, decide, now, text_hash
+from fieldapp.domain.summary import intake_facts
 from fieldapp.domain.text import doc_key, fold
 from fieldapp.forms.schema import FormDefinition
-from fieldapp.storage import audit
+from fieldapp.storage import audit, summary
 from fieldapp.storage.db import write
 
 
@@ -44,14 +45,15 @@ def _head(db: Database, uuid: str) -> Head | None:
     return _head_row(db, uuid)[0]
 
 
-# What an edit needs of the record's row besides its head: (row id, doc_key, deleted).
-Stored = tuple[int, str, int]
+# What an edit needs of the record's row besides its head: (row id, doc_key, deleted, created_at).
+Stored = tuple[int, str, int, str]
 
 
 def _head_row(db: Database, uuid: str) -> tuple[Head | None, Stored | None]:
     """The record's head and its row (None, None for a uuid not stored here)."""
     row = db.execute(
-        "SELECT form, post, revision, hash, id, doc_key, deleted FROM records WHERE uuid = ?", [uuid]
+        "SELECT form, post, revision, hash, id, doc_key, deleted, created_at FROM records WHERE uuid = ?",
+        [uuid]
     ).fetchone()
     return (Head(*row[:4]), row[4:]) if row else (None, None)
 
@@ -139,6 +141,7 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
     definition = sub.definition
     made = sub.at or at
     data = data or sub.data or canonical(sub.answers)
+    created = made  # when the record was created: this revision, unless it is an edit
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""
     if new:
@@ -152,9 +155,9 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
         ).lastrowid
     else:
         if stored is None:
-            stored = db.execute("SELECT id, doc_key, deleted FROM records WHERE uuid = ?",
+            stored = db.execute("SELECT id, doc_key, deleted, created_at FROM records WHERE uuid = ?",
                                 [sub.uuid]).fetchone()
-        record_id, stored_doc, stored_deleted = stored
+        record_id, stored_doc, stored_deleted, created = stored
         # A column named in SET rewrites every index on it, changed or not: name only those that
         # change (an edit seldom changes the document number, or deletes).
         changed = [("doc_key", doc)] if doc != stored_doc else []
@@ -178,6 +181,9 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
             "INSERT INTO changes (uuid, revision, at, origin, post) VALUES (?, ?, ?, ?, ?)",
             [sub.uuid, revision, at, sub.origin, sub.post],
         )
+    if definition.form == "intake":
+        facts = None if sub.deleted else intake_facts(sub.answers, created)
+        summary.keep_intake(db, record_id, sub.post, facts, new=new)
     name = "" if sub.deleted else fold(title)
     if not new:
         indexed = db.execute("SELECT name FROM records_search WHERE rowid = ?", [record_id]).fetchone()

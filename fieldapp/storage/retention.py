@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterable
 from sqlite_utils import Database
 
 from fieldapp.domain import privacy
+from fieldapp.domain.records import canonical
+from fieldapp.domain.summary import intake_facts
 from fieldapp.forms import schema
 from fieldapp.storage import db as storage_db
+from fieldapp.storage import summary
 from fieldapp.storage.db import write
 
 # Records purged per transaction: a long purge lets the post's writers in between.
@@ -107,19 +110,25 @@ def purge(db: Database, uuids: list[str], *, scope: str, at: str,
 
 
 def _anonymised(form: str, version: int, data: str) -> str:
+    return canonical(_anonymised_answers(form, version, data))
+
+
+def _anonymised_answers(form: str, version: int, data: str) -> dict:
     definition = schema.get(form, version) or schema.get(form)
-    return json.dumps(privacy.anonymised(definition, json.loads(data)), ensure_ascii=False,
-                      sort_keys=True)
+    return privacy.anonymised(definition, json.loads(data))
 
 
 def _purge_one(db: Database, uuid: str) -> None:
-    row = db.execute("SELECT id, form, form_version, data FROM records WHERE uuid = ?",
-                     [uuid]).fetchone()
+    row = db.execute("SELECT id, form, form_version, data, post, created_at, deleted FROM records"
+                     " WHERE uuid = ?", [uuid]).fetchone()
     if row is None:
         return
-    record_id, form, version, data = row
+    record_id, form, version, data, post, created_at, deleted = row
+    answers = _anonymised_answers(form, version, data)
     db.execute("UPDATE records SET data = ?, title = '', doc_key = '' WHERE id = ?",
-               [_anonymised(form, version, data), record_id])
+               [canonical(answers), record_id])
+    if form == "intake" and not deleted:  # counted by what it keeps
+        summary.keep_intake(db, record_id, post, intake_facts(answers, created_at), new=False)
     for revision, rev_version, rev_data in db.execute(
             "SELECT revision, form_version, data FROM revisions WHERE uuid = ?", [uuid]).fetchall():
         db.execute("UPDATE revisions SET data = ? WHERE uuid = ? AND revision = ?",

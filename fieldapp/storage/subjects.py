@@ -15,7 +15,7 @@ from fieldapp.domain import subjects as rules
 from fieldapp.domain.filters import Filter
 from fieldapp.domain.records import Outcome, now
 from fieldapp.forms import schema
-from fieldapp.storage import central, persons, records
+from fieldapp.storage import central, persons, records, summary
 from fieldapp.storage.db import write
 
 _COLUMNS = ", ".join(f"r.{c}" for c in records._COLUMNS)
@@ -151,6 +151,7 @@ def scrub(db: Database, uuids: list[str], ids: list[str], request: str) -> None:
     if uuids:
         db.execute(f"DELETE FROM records_search WHERE rowid IN (SELECT id FROM records WHERE uuid IN ({u}))",
                    uuids)
+        summary.forget_intakes(db, uuids)
         db.execute(f"UPDATE records SET data = '{{}}', title = '', doc_key = '', deleted = 1, hash = ?"
                    f" WHERE uuid IN ({u})", [rules.ERASED_HASH, *uuids])
         db.execute(f"UPDATE revisions SET data = '{{}}', hash = ?, deleted = 1 WHERE uuid IN ({u})",
