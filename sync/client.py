@@ -213,8 +213,9 @@ def run(db: Database, central: Central, *, batch_size: int = protocol.DEFAULT_BA
     progress.receipt = receipt
     progress.clock_offset = central.clock_offset
     _count_io(progress, central)
+    # Bookkeeping: central keeps the receipt too, so this one need not wait for the disk.
     store.set_state(db, last_sync=now(), last_receipt=json.dumps(receipt),
-                    clock_offset=central.clock_offset)
+                    clock_offset=central.clock_offset, durable=False)
     progress.phase = "done"
     on_progress(progress)
     return progress

@@ -69,16 +69,18 @@ class AuditError(ValueError):
 
 
 def record(db: Database, event: str, *, actor: Actor, target: str = "",
-           details: dict | None = None) -> int:
+           details: dict | None = None, anchor: bool = True) -> int:
     """Append an event and return its sequence number.
 
     `event`: a dotted code ("record.viewed"); `target`: "kind:id" ("record:<uuid>", "user:12",
-    "device:<id>") or ""; `details`: a small dict of codes and counts, stored as canonical JSON."""
+    "device:<id>") or ""; `details`: a small dict of codes and counts, stored as canonical JSON.
+    `anchor=False` leaves the anchor file to the next event that moves it (a sync's batches: its
+    finish does), rather than writing and syncing it once more after this commit."""
     row = _row(event, actor, target, details)
     if in_write(db) is None and not db.conn.in_transaction:
         with write(db):
-            return _append(db, row)
-    return _append(db, row)
+            return _append(db, row, anchor)
+    return _append(db, row, anchor)
 
 
 def _row(event: str, actor: Actor, target: str, details: dict | None) -> dict:
@@ -99,7 +101,7 @@ def _row(event: str, actor: Actor, target: str, details: dict | None) -> dict:
             "details": text, "address": (actor.address or "")[:64]}
 
 
-def _append(db: Database, row: dict) -> int:
+def _append(db: Database, row: dict, anchor: bool = True) -> int:
     # Read the chain's head in the transaction that appends: SQLite serializes write
     # transactions (BEGIN IMMEDIATE), across threads and processes alike.
     last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
@@ -111,7 +113,7 @@ def _append(db: Database, row: dict) -> int:
     writing = in_write(db)
     # A commit that may be lost in a power cut (durable=False) must not be anchored: the anchor
     # would then name a row that never was. The next durable append anchors it.
-    if writing is not None and writing["durable"]:
+    if anchor and writing is not None and writing["durable"]:
         after_commit(db, _anchor_head)
     return seq
 

@@ -425,8 +425,8 @@ def state(db: Database) -> dict[str, str]:
     return dict(db.execute("SELECT key, value FROM sync_state").fetchall())
 
 
-def set_state(db: Database, **values) -> None:
-    with write(db):
+def set_state(db: Database, *, durable: bool = True, **values) -> None:
+    with write(db, durable=durable):
         _set(db, values)
 
 
@@ -472,10 +472,12 @@ def acknowledge(db: Database, *, checkpoint: int, to_seq: int, results: list[dic
                 messages: dict[str, str]) -> bool:
     """Advance the push checkpoint past an answered batch and keep what was not simply stored.
 
-    Refused if the checkpoint moved meanwhile (another sync): the caller reads it again.
+    Refused if the checkpoint moved meanwhile (another sync): the caller reads it again. Not
+    waited for on disk: if a power cut loses it, the batch goes again and central, which keeps
+    every batch's answer, answers the same; nothing is lost or doubled.
     """
     at = now()
-    with write(db):
+    with write(db, durable=False):
         current = int(_get(db, "push_checkpoint") or 0)
         if current != checkpoint:
             return False

@@ -27,8 +27,11 @@ def test_a_sync_is_an_event_per_batch_and_pull_at_central_and_one_run_at_the_pos
     db = central.db()
     try:
         mine = _events(db, user=field.device)
+        head = db.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
     finally:
         db.close()
+    # The batches' events leave the anchor to the finish, which anchors them all at once.
+    assert audit.read_anchor(central.instance / "fieldapp.db.audit-anchor").seq == head
     kinds = [e["event"] for e in mine]
     assert kinds[0] == "device.enrolled" and kinds.count("sync.push") == 3
     assert kinds.count("sync.finish") == 1 and kinds.count("sync.pull") >= 1
