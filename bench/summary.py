@@ -331,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # What the indexes cost a write, on a copy of the smallest instance's database.
         small = instances[min(args.sizes)]
-        cost = write_cost(Path(small.app.config["DATABASE"]), tmp_path,
-                                       max(args.runs, 6), args.seed + 7, today)
+        cost = write_cost(Path(small.app.config["DATABASE"]), tmp_path, max(args.runs, 6),
+                          args.seed + 7, today)
 
     print(f"Central summary benchmark, {today.isoformat()}: {args.gets} GETs per run, median of "
           f"{args.runs} runs; {args.posts} posts, {args.courses} courses of {PEOPLE} people and "

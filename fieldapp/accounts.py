@@ -11,7 +11,6 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fieldapp.domain import accounts as rules
-from fieldapp.domain.roles import CENTRAL
 from fieldapp.i18n import cli_gettext
 from fieldapp.storage import audit, users
 from fieldapp.storage.db import write
@@ -83,7 +82,6 @@ def create(db: Database, *, username: str, password: str, role: str, post: str |
         (rules.check_post(role, post), "post"),
         (rules.check_password(password, username), "password"),
     ])
-    post = None if role == CENTRAL and not post else post
     try:
         with write(db):
             user_id = users.create(

@@ -253,13 +253,13 @@ def serve(ctx, host, port, threads, use_https):
     if app.config["MODE"] == "field" and not storage_db.is_unlocked(app.config["DATABASE"]):
         click.echo(_("Warning: the database is not encrypted: a copy of the file reveals every "
                      "record. Stop the server and run `fieldapp encryption enable`."), err=True)
+    _tune_collector()
     if use_https:
         _serve_https(app, host or "0.0.0.0", port or tls.DEFAULT_PORT, threads)
         return
     import waitress
 
     _start_background(app)
-    _tune_collector()
     host, port = host or app.config["HOST"], port or app.config["PORT"]
     click.echo(_("fieldapp ready at http://%(host)s:%(port)s/", host=host, port=port))
     waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
@@ -294,7 +294,6 @@ def _serve_https(app, host: str, port: int, threads: int) -> None:
 
     files = _ensure_tls(app)  # a new server certificate if this computer's addresses changed
     _start_background(app)
-    _tune_collector()
     app.config["SESSION_COOKIE_SECURE"] = True
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="fieldapp")
     server.ssl_adapter = BuiltinSSLAdapter(str(files.cert), str(files.key))

@@ -13,7 +13,7 @@ import sqlite3
 import tomllib
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -21,12 +21,11 @@ from pathlib import Path
 from babel.numbers import format_decimal
 from cryptography import x509
 
+from fieldapp import backups, logs, tls
 from fieldapp import config as settings
-from fieldapp import logs, tls
 from fieldapp.domain import diagnostics as rules
 from fieldapp.storage import health
 
-BACKUP_FILE = "last-backup.json"  # written by `fieldapp backup` after each successful backup
 PACKAGES = ("flask", "flask-wtf", "flask-babel", "babel", "sqlite-utils", "waitress", "cheroot",
             "requests", "cryptography")
 _SECRET = re.compile(r"SECRET|TOKEN|PASS|KEY|CREDENTIAL|PRIVATE|SALT", re.I)
@@ -99,7 +98,6 @@ class Report:
     central_url: str = ""
     device: str = ""
     logs: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +125,7 @@ def free_bytes(config, folder: Path) -> int | None:
 
 def last_backup(instance: Path) -> tuple[dict | None, bool]:
     """(the note of the last backup, whether a note exists but cannot be read)."""
-    path = instance / BACKUP_FILE
+    path = instance / backups.LAST_BACKUP
     if not path.exists():
         return None, False
     try:
@@ -241,9 +239,13 @@ def as_dict(report: Report, gettext: Callable[..., str]) -> dict:
         "central_url": report.central_url, "schema": report.schema,
         "schema_pending": report.schema_pending, "check": report.check, "database": report.database,
         "backup": backup, "readings": readings,
-        "problems": [{"code": f.code, "params": f.params, "message": message(f, gettext)[0],
-                      "advice": message(f, gettext)[1]} for f in report.findings],
+        "problems": [_problem(f, gettext) for f in report.findings],
     }
+
+
+def _problem(finding, gettext) -> dict:
+    text, advice = message(finding, gettext)
+    return {"code": finding.code, "params": finding.params, "message": text, "advice": advice}
 
 
 def versions() -> dict:

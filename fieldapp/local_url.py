@@ -15,26 +15,26 @@ from fieldapp import tls
 TIMEOUT = 2.0
 
 
-def https(config, port: int | None = None) -> str:
+def https(port: int | None = None) -> str:
     # "localhost" is a name the server certificate covers; 127.0.0.1 is too, but browsers show names.
     return f"https://localhost:{port or tls.DEFAULT_PORT}/"
 
 
 def http(config, port: int | None = None) -> str:
+    host, port = _http_address(config, port)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def _http_address(config, port: int | None) -> tuple[str, int]:
     host = config["HOST"]
-    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    return f"http://{f'[{host}]' if ':' in host else host}:{port or config['PORT']}/"
+    return ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host), port or config["PORT"]
 
 
 def find(config, port: int | None = None) -> str | None:
     """The URL of the server that answers on this computer, HTTPS first; None if none does."""
     if _speaks_tls(port or tls.DEFAULT_PORT):
-        return https(config, port)
-    url = http(config, port)
-    host, _, rest = url.removeprefix("http://").rpartition(":")
-    if _answers(host.strip("[]"), int(rest.rstrip("/"))):
-        return url
-    return None
+        return https(port)
+    return http(config, port) if _answers(*_http_address(config, port)) else None
 
 
 def _answers(host: str, port: int) -> bool:

@@ -50,9 +50,6 @@ class NoPersonalData(logging.Filter):
 class _Stderr(logging.StreamHandler):
     """Standard error as it is when a line is written (a test runner swaps it)."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr

@@ -211,9 +211,13 @@ def _device_actor(device: dict) -> audit.Actor:
 
 
 def _counts(results: list[dict]) -> dict[str, int]:
-    """How many records of a batch had each outcome (merged ones apart): what its event keeps."""
-    counts = {"records": len(results), "stored": 0, "duplicate": 0, "conflict": 0, "merged": 0,
-              "rejected": 0}
+    """How many records of a batch had each outcome: what its event keeps."""
+    return {"records": len(results), **outcome_counts(results)}
+
+
+def outcome_counts(results: list[dict]) -> dict[str, int]:
+    """How many results had each outcome, merged ones apart from the other duplicates."""
+    counts = {"stored": 0, "duplicate": 0, "conflict": 0, "merged": 0, "rejected": 0}
     for r in results:
         counts["merged" if r.get("code") == "merged" else r["outcome"]] += 1
     return counts
@@ -385,11 +389,8 @@ def make_receipt(db, device: dict, sync_id: str, batches: list[str]) -> dict:
 
 
 def receipt_of(results: list[dict], **about) -> dict:
-    counts = {"stored": 0, "duplicate": 0, "conflict": 0, "merged": 0, "rejected": 0}
-    for r in results:
-        counts["merged" if r.get("code") == "merged" else r["outcome"]] += 1
     return {**about, "id": str(uuidlib.uuid4()), "at": now(), "records": len(results),
-            "counts": counts, "digest": protocol.digest(results)}
+            "counts": outcome_counts(results), "digest": protocol.digest(results)}
 
 
 def import_bundle(db, data: bytes) -> tuple[bytes, dict]:

@@ -95,11 +95,6 @@ def new_key_pair(passphrase: str) -> dict:
     return {"public": _b64(public), "private": seal_with_passphrase(raw, passphrase)}
 
 
-def check_key_pair(pair: dict, passphrase: str) -> None:
-    """Raise BackupFileError("wrong_passphrase") unless the passphrase opens this key pair."""
-    open_with_passphrase(pair["private"], passphrase)
-
-
 def _wrap_key(shared: bytes, ephemeral: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=ephemeral, info=_WRAP_AD).derive(shared)
 

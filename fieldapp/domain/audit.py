@@ -5,11 +5,12 @@ admin page's filters are read. No SQL, no Flask: storage/audit.py writes and rea
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+
+from fieldapp.domain.records import canonical  # the one JSON text of a value
 
 
 def N_(message: str) -> str:
@@ -55,11 +56,6 @@ AUDITED_SECTIONS = frozenset({"document", "migration", "needs"})
 def audited_sections(sections: Iterable) -> list[str]:
     """The ids of the shown sections whose viewing is an event: `audited_sections(shown)`."""
     return [s.id for s in sections if s.sensitive or s.id in AUDITED_SECTIONS]
-
-
-def canonical(value) -> str:
-    """The one JSON text of a value: keys sorted, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def row_hash(row: dict) -> str:

@@ -66,11 +66,6 @@ def anonymised(definition, answers: dict) -> dict:
     return kept
 
 
-def parse_time(value: str) -> datetime:
-    """A stored UTC time (ISO 8601, with a Z) as an aware datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def iso(moment: datetime) -> str:
     """A time as the records store it: `iso(datetime(2026, 1, 2, tzinfo=UTC))`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

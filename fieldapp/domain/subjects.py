@@ -17,12 +17,8 @@ from fieldapp.domain.persons import ERASURE_FORM, MERGE_FORM
 _ERASURE = uuidlib.UUID("9a4c2e71-3b5d-4f08-a6e2-c1d7b9f05e34")
 REASONS = ("request", "consent_withdrawn", "unlawful", "other")
 MAX_REFERENCE = 100
-# The `persons` answer of an erasure holds at most this many ids (space-separated uuids).
-MAX_PERSONS = 100
 # What an erased revision holds instead of its answers and their hash: nothing to recognise them by.
 ERASED_HASH = "erased"
-# Forms whose records a data subject request covers, in the order a report shows them.
-FORMS = ("intake", "participant", "enrolment", "attendance", "certificate", MERGE_FORM)
 
 
 def N_(message: str) -> str:

@@ -104,8 +104,8 @@ def _row(event: str, actor: Actor, target: str, details: dict | None) -> dict:
 def _append(db: Database, row: dict, anchor: bool = True) -> int:
     # Read the chain's head in the transaction that appends: SQLite serializes write
     # transactions (BEGIN IMMEDIATE), across threads and processes alike.
-    last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, previous = (last[0] + 1, last[1]) if last else (1, rules.GENESIS)
+    last = _head(db)
+    seq, previous = (last.seq + 1, last.hash) if last else (1, rules.GENESIS)
     row = {**row, "seq": seq, "at": now(), "prev_hash": previous}
     row["hash"] = rules.row_hash(row)
     db.execute(f"INSERT INTO audit_log ({', '.join(rules.COLUMNS)}) VALUES "

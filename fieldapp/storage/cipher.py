@@ -13,11 +13,13 @@ import hashlib
 import os
 from pathlib import Path
 
+from fieldapp.storage.copy import fsync_dir
 from fieldapp.storage.db import (
     DatabaseError,
     DatabaseLocked,
     OperationalError,
     is_encrypted,
+    quote_text,
     raw_connection,
     remember_key,
 )
@@ -119,7 +121,7 @@ def encrypt(path: str | Path, passphrase: str) -> bytes:
         _check(new, passphrase=passphrase)
         _fsync(new)
         os.replace(new, path)
-        _fsync(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         _remove(new)
         raise
@@ -134,7 +136,7 @@ def rekey(path: str | Path, old_passphrase: str, new_passphrase: str) -> bytes:
     conn = raw_connection(path, key=key, timeout=EXCLUSIVE_TIMEOUT_S)
     try:
         _alone(conn)
-        conn.execute(f"PRAGMA rekey = '{new_passphrase.replace(chr(39), chr(39) * 2)}'")
+        conn.execute(f"PRAGMA rekey = '{quote_text(new_passphrase)}'")
     except DatabaseError as e:
         raise CipherError("failed") from e
     finally:
@@ -159,8 +161,6 @@ def _remove(path: Path) -> None:
 
 
 def _fsync(path: Path) -> None:
-    if path.is_dir() and os.name == "nt":
-        return  # Windows cannot open a folder to flush it
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from fieldapp.storage.db import connect, is_unlocked, share_key
+from fieldapp.storage.db import connect, is_unlocked, share_key, snapshot
 
 # Pages copied per step: 4 MB with SQLite's 4 KiB pages; a progress report after each.
 STEP_PAGES = 1024
@@ -35,18 +35,12 @@ def copy_to(db: Database, dest: str | Path, *,
         share_key(db._fieldapp_path, dest, salt=salt)
     target = connect(dest)
     try:
-        began = not db.conn.in_transaction
-        if began:
-            db.execute("BEGIN")
-        try:
+        with snapshot(db):
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
             def step(status, remaining, total):
                 if progress is not None:
                     progress(total - remaining, total)
             db.conn.backup(target.conn, pages=STEP_PAGES, progress=step)
-        finally:
-            if began:
-                db.execute("COMMIT")
         # One self-contained file: no -wal beside it.
         target.execute("PRAGMA journal_mode = DELETE")
     finally:

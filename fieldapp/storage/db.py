@@ -106,7 +106,7 @@ def raw_connection(path: str | Path, *, key: bytes | None = None, passphrase: st
     if key is not None:
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     elif passphrase is not None:
-        conn.execute(f"PRAGMA key = '{_quote(passphrase)}'")
+        conn.execute(f"PRAGMA key = '{quote_text(passphrase)}'")
     if key is not None or passphrase is not None:
         # SQLCipher 4's settings, whatever a later SQLCipher's defaults: `cipher.derive_key` and
         # every file written so far rely on them.
@@ -128,7 +128,8 @@ def _plain(path: str | Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _quote(text: str) -> str:
+def quote_text(text: str) -> str:
+    """Text as it goes between single quotes in SQL: each quote doubled."""
     return text.replace("'", "''")
 
 

@@ -76,6 +76,6 @@ def _sync(db: Database, health: DatabaseHealth) -> None:
     health.device = state.get("device", "")
     health.last_sync = state.get("last_sync")
     health.pending = store.pending_count(db, int(state.get("push_checkpoint", 0)))
-    health.refused = len(store.outcomes(db, "rejected"))
+    health.refused = store.outcome_count(db, "rejected")
     offset = state.get("clock_offset")
     health.clock_offset = float(offset) if offset else None

@@ -140,7 +140,7 @@ def write_revision(db: Database, sub: Submission, revision: int, digest: str, at
     answers as `canonical` encodes them, if the caller has encoded them."""
     definition = sub.definition
     made = sub.at or at
-    data = data or sub.data or canonical(sub.answers)
+    data = data or canonical(sub.answers)
     created = made  # when the record was created: this revision, unless it is an edit
     title = _title(definition, sub.answers)
     doc = doc_key(sub.answers.get(definition.search_document, "")) if definition.search_document else ""

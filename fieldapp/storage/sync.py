@@ -511,6 +511,11 @@ def outcomes(db: Database, outcome: str | None = None) -> list[dict]:
         " ORDER BY o.at DESC", params))
 
 
+def outcome_count(db: Database, outcome: str) -> int:
+    """How many revisions central last answered with `outcome` (`outcomes`, counted)."""
+    return db.execute("SELECT count(*) FROM sync_outcomes WHERE outcome = ?", [outcome]).fetchone()[0]
+
+
 # Field: what a pull brings -------------------------------------------------------------------
 
 

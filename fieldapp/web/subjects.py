@@ -138,10 +138,6 @@ def download(person):
         "Content-Disposition": f'attachment; filename="{name}"'}))
 
 
-def _refuse(person: str, text: str, status: int = 400):
-    return render_error(status, text)
-
-
 @bp.post("/<person>/correct")
 @allow(*roles.SUBJECT_REQUEST_HANDLERS)
 def correct(person):
@@ -151,12 +147,12 @@ def correct(person):
     uuid, name = request.form.get("record", ""), request.form.get("field", "")
     record = records.get(get_db(), uuid) if is_uuid(uuid) else None
     if record is None or record["deleted"] or record["form"] not in CORRECTABLE \
-            or record["uuid"] not in {r["uuid"] for r in store.about(get_db(), ids)}:
-        return _refuse(person, gettext("This record is not one of this person's records."), 404)
+            or not rules.is_about(record, ids):
+        return render_error(404, gettext("This record is not one of this person's records."))
     definition = schema.get(record["form"], record["form_version"])
     f = definition.fields_by_name.get(name)
     if f is None or f not in definition.answer_fields:
-        return _refuse(person, gettext("Choose one of the record's questions."))
+        return render_error(400, gettext("Choose one of the record's questions."))
     raw = request.form.get("value", "").strip()
     answers = answers_as_formdata(record["answers"])
     answers[name] = [v.strip() for v in raw.split(",") if v.strip()] if f.type == "multichoice" else raw
@@ -164,7 +160,7 @@ def correct(person):
     if not result.ok:
         problems = "; ".join(f"{gettext(definition.fields_by_name[n].label)}: {message(e)}"
                              for n, e in result.errors.items())
-        return _refuse(person, gettext("The correction was not saved: %(problems)s", problems=problems))
+        return render_error(400, gettext("The correction was not saved: %(problems)s", problems=problems))
     decision = store.correct(get_db(), record, result.answers, by=g.user["username"],
                              device=current_app.config["DEVICE_ID"] or "central")
     if decision.outcome is Outcome.DUPLICATE:
@@ -175,7 +171,7 @@ def correct(person):
         flash(gettext("Corrected: revision %(n)s of the record. The post receives it at its next sync.",
                       n=decision.revision), "success")
     else:
-        return _refuse(person, gettext("The record changed meanwhile. Reload the page and try again."), 409)
+        return render_error(409, gettext("The record changed meanwhile. Reload the page and try again."))
     return redirect(url_for(".report", person=ids[0]), 303)
 
 
@@ -188,7 +184,7 @@ def erase(person):
         abort(400)
     reason, reference = request.form.get("reason", ""), request.form.get("reference", "")
     if errors := rules.check_request(reason, reference):
-        return _refuse(person, " ".join(gettext(e) for e in errors.values()))
+        return render_error(400, " ".join(gettext(e) for e in errors.values()))
     if request.form.get("confirm") != "yes":
         found = store.about(get_db(), ids)
         forms = {}
