@@ -45,8 +45,8 @@ def unpack(data: bytes, kind: str) -> tuple[bytes, str, dict]:
         raise SyncError("bad_bundle")
     try:
         protocol.check_version(parts[1])
-        payload = json.loads(body)
-    except (protocol.ProtocolError, ValueError, RecursionError) as e:
+        payload = protocol.load(body)
+    except (protocol.ProtocolError, ValueError) as e:
         raise SyncError("bad_bundle") from e
     if not isinstance(payload, dict):
         raise SyncError("bad_bundle")

@@ -118,7 +118,7 @@ class Central:
                 last = SyncError("server", status=response.status_code)
                 continue
             try:
-                answer = json.loads(content)
+                answer = protocol.load(content)
             except ValueError:
                 last = SyncError("bad_answer", status=response.status_code)
                 continue  # a body cut short by a proxy reads as invalid JSON: try again

@@ -128,7 +128,7 @@ def _answer(payload: dict) -> Response:
     body = protocol.dump(payload)
     response = Response(body, mimetype="application/json")
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 1024:
-        response.set_data(protocol.encode(payload))
+        response.set_data(protocol.encode_raw(body))
         response.headers["Content-Encoding"] = "gzip"
     return _stamp(response)
 

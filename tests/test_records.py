@@ -8,6 +8,8 @@ import uuid as uuidlib
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fieldapp.domain.records import (
     Head,
@@ -100,6 +102,31 @@ def test_hashing_the_canonical_text_is_the_revision_hash(answers, deleted):
     assert revision_hash(answers, deleted) == _spec_hash(answers, deleted)
     assert text_hash(canonical(answers), deleted) == _spec_hash(answers, deleted)
     assert json.loads(canonical(answers)) == answers
+
+
+# What answers can hold, and more: text of any kind (control characters, line separators, emoji),
+# integers beyond 64 bits, booleans, null, nested lists and objects. Not floats: no form makes
+# one, and orjson writes some of them differently (`1e-7` for `1e-07`).
+_ANSWER_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-2**70, 2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=25)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_ANSWER_LIKE)
+def test_canonical_is_the_json_text_the_protocol_defines(value):
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(value) == expected
+
+
+def test_canonical_writes_what_orjson_refuses_as_json_does():
+    for value in ({"big": 2**64}, {"s": "a\ud800b"}):
+        assert canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    deep: list = []
+    for _ in range(300):  # deeper than orjson writes
+        deep = [deep]
+    assert canonical({"x": deep}) == json.dumps({"x": deep}, separators=(",", ":"))
 
 
 @pytest.mark.parametrize("value", [

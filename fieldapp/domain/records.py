@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import orjson
+
 
 class Outcome(StrEnum):
     STORED = "stored"
@@ -18,7 +20,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Head:
     """What the receiver holds for a uuid: its latest revision."""
 
@@ -28,7 +30,7 @@ class Head:
     hash: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     outcome: Outcome
     revision: int  # the revision stored, or the receiver's latest one
@@ -53,9 +55,21 @@ def is_uuid(value: object) -> bool:
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
-# The answers as the text that is hashed and stored: keys sorted, no spaces, non-ASCII as is.
-# One encoder for every revision, rather than a new one per json.dumps call.
-canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical(value) -> str:
+    """The answers as the text that is hashed and stored: keys sorted, no spaces, non-ASCII as is,
+    as `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes them.
+
+    orjson writes that text about four times faster, and central hashes every revision it
+    receives. What orjson will not write (an integer beyond 64 bits, a lone surrogate, deep
+    nesting) the standard library does. Only a float may read differently (`1e-07` here is
+    `1e-7` there): answers hold text, integers and lists, never floats."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return _canonical_json(value)
 
 
 def content_hash(answers: dict) -> str:

@@ -35,5 +35,7 @@ _DROP_INVISIBLE = _Invisible()
 
 def doc_key(number: str) -> str:
     """A document number without spaces or separators: `doc_key("ab-12 345") == "AB12345"`."""
+    if number.isascii():  # nothing to decompose, nothing invisible
+        return _NON_DOC.sub("", number.upper())
     decomposed = unicodedata.normalize("NFKD", number.upper())
-    return _NON_DOC.sub("", "".join(c for c in decomposed if not _invisible(c)))
+    return _NON_DOC.sub("", decomposed.translate(_DROP_INVISIBLE))

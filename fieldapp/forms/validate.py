@@ -217,6 +217,9 @@ class _Question:
     required: bool
     required_if: _Cond | None
     check: Check
+    # Neither required nor required_if: left unanswered, there is nothing to judge (its conditions
+    # included: an answer absent counts as empty in later questions' conditions as one irrelevant)
+    optional: bool
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ def _compile(definition: FormDefinition) -> _Plan:
                 required=f.required,
                 required_if=_compile_condition(f.required_if) if f.required_if else None,
                 check=_CHECKS.get(f.type, _unknown_check)(f),
+                optional=not f.required and not f.required_if,
             ))
     labels = {f.name: f.label for f in definition.fields}
     date_order = tuple(
@@ -279,11 +283,14 @@ def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
     # Empty answers required only if a condition holds: judged once every answer is known.
     required_if: list[_Question] = []
     settled: dict[int, bool] = {}  # settled conditions judged so far
+    plan = _plan(definition)
     try:
-        for q in _plan(definition).questions:
+        for q in plan.questions:
             name = q.name
             value = raw.get(name, _ABSENT)
             if value is _ABSENT:
+                if q.optional:
+                    continue
                 value = [] if q.multichoice else ""
             elif isinstance(value, str) and value.isascii() and "\r" not in value:
                 value = value.strip()  # what _text makes of it, without a call
@@ -324,7 +331,7 @@ def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
             errors[q.name] = Error("required")
         else:
             del errors[q.name]
-    for name, not_before, not_after, before_label, after_label in _plan(definition).date_order:
+    for name, not_before, not_after, before_label, after_label in plan.date_order:
         if name not in answers:
             continue
         day = answers[name]  # ISO strings compare in date order

@@ -16,7 +16,7 @@ from fieldapp.storage import audit, summary
 from fieldapp.storage.db import write
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per revision, and frozen ones are slow to build
 class Submission:
     """One revision a sender proposes: new (base_revision 0) or an edit of base_revision."""
 

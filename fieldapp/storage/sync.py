@@ -141,7 +141,7 @@ def contact(db: Database, device_id: str, *, protocol: int, app_version: str,
 # Central: applying a pushed batch -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Incoming:
     """A pushed revision the server has checked, ready to apply."""
 

@@ -72,6 +72,9 @@ BATCH = {"sync": "s1", "batch": "b1"}
     ("altered answers", 400, "hash_mismatch"),
     ("wrong content type", 415, "content_type"),
     ("gzip bomb", 413, "too_large"),
+    ("a lone surrogate", 400, "bad_json"),
+    ("NaN", 400, "bad_json"),
+    ("nested deep", 400, "malformed"),
 ])
 def test_a_bad_push_is_refused_with_a_code_and_changes_nothing(central_app, db, device, case, status, code):
     token = device[0]
@@ -107,6 +110,13 @@ def test_a_bad_push_is_refused_with_a_code_and_changes_nothing(central_app, db, 
         raw, headers = protocol.encode({**BATCH, "records": []}), {"Content-Type": "text/plain"}
     elif case == "gzip bomb":
         raw = gzip.compress(b'{"sync": "' + b" " * (protocol.MAX_BODY + 10) + b'"}')
+    elif case == "a lone surrogate":  # JSON may spell one; no text holds one, nor hashes
+        raw = gzip.compress(good.replace(b'"by":"officer1"', b'"by":"officer\\ud800"'))
+    elif case == "NaN":
+        raw = gzip.compress(good.replace(b'"v":1', b'"v":NaN'))
+    elif case == "nested deep":  # deeper than the hash is computed: refused, not a server error
+        deep = b"[" * 1000 + b"]" * 1000
+        raw = gzip.compress(good.replace(b'"answers":{', b'"answers":{"x":' + deep + b","))
     before = _count(db)
     response = _push(central_app.test_client(), token, None, raw=raw, headers=headers)
     assert response.status_code == status, response.get_data(as_text=True)
