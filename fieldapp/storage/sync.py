@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from sqlite_utils import Database
 
 from fieldapp.domain import privacy
@@ -441,9 +442,9 @@ def _set(db: Database, values: dict) -> None:
 
 def pending(db: Database, after: int, limit: int) -> list[dict]:
     """Local revisions not yet acknowledged by central, in the order they were written."""
-    rows = db.query(
+    rows = db.execute(
         "SELECT c.seq, c.uuid, c.revision, r.form_version, r.data, r.hash, r.deleted, r.created_by,"
-        " r.created_at, h.form, h.parent, h.person, coalesce(b.hash, '') AS base_hash FROM changes c"
+        " r.created_at, h.form, h.parent, h.person, coalesce(b.hash, '') FROM changes c"
         " JOIN revisions r ON r.uuid = c.uuid AND r.revision = c.revision"
         " JOIN records h ON h.uuid = c.uuid"
         " LEFT JOIN revisions b ON b.uuid = c.uuid AND b.revision = c.revision - 1"
@@ -452,12 +453,12 @@ def pending(db: Database, after: int, limit: int) -> list[dict]:
         [after, limit],
     )
     return [
-        {"seq": r["seq"], "item": {
-            "uuid": r["uuid"], "form": r["form"], "v": r["form_version"], "base": r["revision"] - 1,
-            "base_hash": r["base_hash"], "hash": r["hash"], "deleted": bool(r["deleted"]),
-            "answers": json.loads(r["data"]),
-            "parent": r["parent"], "person": r["person"], "by": r["created_by"], "at": r["created_at"],
-        }} for r in rows
+        {"seq": seq, "item": {
+            "uuid": uuid, "form": form, "v": version, "base": revision - 1, "base_hash": base_hash,
+            "hash": digest, "deleted": bool(deleted), "answers": orjson.loads(data), "parent": parent,
+            "person": person, "by": by, "at": at,
+        }} for seq, uuid, revision, version, data, digest, deleted, by, at, form, parent, person, base_hash
+        in rows
     ]
 
 
