@@ -122,7 +122,8 @@ def test_canonical_is_the_json_text_the_protocol_defines(value):
 
 def test_canonical_writes_what_orjson_refuses_as_json_does():
     for value in ({"big": 2**64}, {"s": "a\ud800b"}):
-        assert canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert canonical(value) == expected
     deep: list = []
     for _ in range(300):  # deeper than orjson writes
         deep = [deep]
