@@ -15,7 +15,6 @@ from fieldapp.domain.records import (
     Head,
     Outcome,
     canonical,
-    content_hash,
     decide,
     is_uuid,
     revision_hash,
@@ -78,9 +77,9 @@ def test_a_uuid_belongs_to_one_form_and_post(form, post):
     assert (decision.outcome, decision.code) == (Outcome.REJECTED, "uuid_taken")
 
 
-def test_content_hash_ignores_key_order():
-    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
-    assert content_hash({"a": 1}) != content_hash({"a": 2})
+def test_revision_hash_ignores_key_order():
+    assert revision_hash({"a": 1, "b": [1, 2]}) == revision_hash({"b": [1, 2], "a": 1})
+    assert revision_hash({"a": 1}) != revision_hash({"a": 2})
 
 
 # The hashes as the protocol defines them (docs/sync-protocol.md), spelled out independently.
@@ -175,7 +174,7 @@ def test_record_carries_the_contract_fields(db, client_as):
     assert record["form"] == "intake" and record["form_version"] == 1
     assert record["post"] == POST_A and record["device"] == "device-test"
     assert record["created_by"] == "officer" and record["revision"] == 1
-    assert record["created_at"].endswith("Z") and record["hash"] == content_hash(record["answers"])
+    assert record["created_at"].endswith("Z") and record["hash"] == revision_hash(record["answers"])
     assert record["answers"]["migration_reasons"] == ["economic", "family"]
 
 

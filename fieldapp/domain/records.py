@@ -72,11 +72,6 @@ def canonical(value) -> str:
         return _canonical_json(value)
 
 
-def content_hash(answers: dict) -> str:
-    """A stable hash of the answers, whatever their key order: `content_hash({"a": 1})`."""
-    return text_hash(canonical(answers))
-
-
 def revision_hash(answers: dict, deleted: bool = False) -> str:
     """The hash a revision carries: a tombstone keeps the answers it deleted, and differs."""
     return text_hash(canonical(answers), deleted)
