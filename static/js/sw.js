@@ -32,16 +32,19 @@ function dropPages() {  // every release's: a waiting new worker may have kept s
 
 // Fetch and keep the pages this user works with (web/api.py `shell`); drop the rosters of
 // sessions that are no longer today's. Anonymous: nothing to keep but the offline pages.
+// A refresh that could not fetch everything is tried again at the next page load, not in five
+// minutes: a page missed now would be missing offline.
 var warmed = 0;
 
 function warm(force) {
   if (!force && Date.now() - warmed < 5 * 60 * 1000) { return Promise.resolve(); }
   warmed = Date.now();
+  function missed() { warmed = 0; }
   return fetch("/" + LANGS[0] + "/api/shell", {
     credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
   }).then(function (response) {
     if (response.status === 401) { return dropPages().then(function () { return null; }); }  // logged out
-    if (!response.ok) { return null; }
+    if (!response.ok) { missed(); return null; }
     return response.json();
   }).then(function (shell) {
     if (!shell) { return; }
@@ -50,7 +53,8 @@ function warm(force) {
       var fetched = wanted.map(function (url) {
         return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (page) {
           if (page.ok && !page.redirected) { return cache.put(url, page); }
-        }).catch(function () {});
+          missed();
+        }).catch(missed);
       });
       var pruned = cache.keys().then(function (requests) {
         return Promise.all(requests.map(function (request) {
@@ -61,7 +65,7 @@ function warm(force) {
       });
       return Promise.all(fetched.concat([pruned]));
     });
-  }).catch(function () {});  // unreachable: keep what is kept
+  }).catch(missed);  // unreachable: keep what is kept, and try again at the next page load
 }
 
 self.addEventListener("install", function (event) {

@@ -103,7 +103,24 @@ def offline_ready(page: Page, paths: list[str]) -> None:
             return true;
         }""", paths)
 
-    wait_until(kept, f"the service worker to keep {paths}")
+    try:
+        wait_until(kept, f"the service worker to keep {paths}")
+    except AssertionError as timed_out:  # say what the worker got to, for a failure in CI
+        raise AssertionError(f"{timed_out}; the worker and its caches: {worker_state(page)}") from None
+
+
+def worker_state(page: Page) -> dict:
+    return page.evaluate("""async () => {
+        const registration = await navigator.serviceWorker.getRegistration();
+        const state = {controlled: !!navigator.serviceWorker.controller, caches: {},
+                       worker: registration && ["installing", "waiting", "active"].map(
+                           (k) => registration[k] && `${k}: ${registration[k].state}`).filter(Boolean)};
+        for (const name of await caches.keys()) {
+            const keys = await (await caches.open(name)).keys();
+            state.caches[name] = keys.map((r) => new URL(r.url).pathname);
+        }
+        return state;
+    }""")
 
 
 def installability_errors(browser, page: Page) -> set[str]:
@@ -484,6 +501,32 @@ def test_a_new_release_waits_until_the_officer_chooses_to_reload(server, context
         expect(page.locator("#f-given_names")).to_have_value("Sin guardar")  # the draft, restored
         new = page.evaluate("async () => (await caches.keys()).sort()")
         assert new and all("-next-" in name for name in new) and not set(new) & set(old), (old, new)
+    finally:
+        proxy.close()
+
+
+def test_a_working_page_the_worker_could_not_fetch_is_fetched_at_the_next_page_load(server, context):
+    """Not five minutes later, as after a refresh that got everything: offline, it would be missing."""
+    from dataclasses import replace
+
+    from .proxy import Proxy
+
+    proxy = Proxy(int(server.url.rsplit(":", 1)[1]))
+    try:
+        via = replace(server, url=proxy.url)
+        proxy.refuse.add("/en/intake/new")
+        page = context(LAPTOP).new_page()
+        log_in(page, via)
+        offline_ready(page, ["/en/", "/en/outbox", "/es/intake/new"])
+        # Each refresh that got the list of pages (one at install, maybe, and one at login) asked
+        # for the form once, and was refused.
+        wait_until(lambda: proxy.answered.count(("/en/intake/new", 503))
+                   == proxy.answered.count(("/en/api/shell", 200)), "every refresh to miss the form")
+        assert all("/en/intake/new" not in kept for kept in worker_state(page)["caches"].values())
+
+        proxy.refuse.clear()
+        page.goto(via.url + "/en/outbox")  # the same user: no login, an ordinary page load
+        offline_ready(page, ["/en/intake/new"])
     finally:
         proxy.close()
 
