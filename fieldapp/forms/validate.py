@@ -72,7 +72,9 @@ def _text(value) -> str:
 def _normalise(value) -> str | list[str]:
     if isinstance(value, list):
         seen = []
-        for v in map(_text, value):
+        for v in value:
+            # What _text makes of ASCII text without CR (the usual code), without a call
+            v = v.strip() if isinstance(v, str) and v.isascii() and "\r" not in v else _text(v)
             if v and v not in seen:
                 seen.append(v)
         return seen
@@ -179,10 +181,10 @@ def _choice_check(f: Field) -> Check:
 def _multichoice_check(f: Field) -> Check:
     codes, exclusive = frozenset(f.codes), frozenset(f.exclusive)
 
-    def check(value, today):
-        if any(v not in codes for v in value):
+    def check(value, today):  # `value`: a list of text (`_normalise`)
+        if not codes.issuperset(value):
             return None, Error("unknown_choice")
-        if len(value) > 1 and any(v in exclusive for v in value):
+        if len(value) > 1 and not exclusive.isdisjoint(value):
             return None, Error("exclusive_choice")
         return value, None
 
@@ -271,11 +273,13 @@ def _generate(questions: tuple[_Question, ...]) -> Callable:
                 answers[q.name] = clean
 
     A settled condition (on an earlier question, final by then) is judged once per call, into a
-    local `s<number>`. Names and codes reach the code as constants of its namespace, never
-    spelled into its text.
+    local `s<number>`; `applicable` gets only the answers some condition reads. Names and codes
+    reach the code as constants of its namespace, never spelled into its text.
     """
     env = {"_ABSENT": _ABSENT, "_normalise": _normalise, "_holds": _holds, "Error": Error}
     settled = sorted({number for q in questions for number, _, final in q.conditions if final})
+    read = {condition[0] for q in questions for _, condition, _ in q.conditions}
+    read |= {q.required_if[0] for q in questions if q.required_if is not None}
     code = ["def run(raw, today, answers, errors, applicable, required_if):"]
     code += [f"    s{number} = None" for number in settled]
     for i, q in enumerate(questions):
@@ -297,7 +301,7 @@ def _generate(questions: tuple[_Question, ...]) -> Callable:
                          if final else judged)
         applies = " and ".join(["value is not _ABSENT"] * q.optional + holds) or "True"
         block.append(f"if {applies}:")
-        body = [f"applicable[name{i}] = value"]
+        body = [f"applicable[name{i}] = value"] if q.name in read else []
         if q.multichoice:
             body += ["if not isinstance(value, list):", "    value = [value] if value else []",
                      "if not value:"]
