@@ -13,6 +13,8 @@ time per question than the checks themselves.
 
 from __future__ import annotations
 
+import itertools
+import linecache
 import re
 import unicodedata
 from collections.abc import Callable
@@ -239,6 +241,9 @@ class _Plan:
     run: Callable
 
 
+_generated = itertools.count(1)  # a file name for each generated function
+
+
 def _generate(questions: tuple[_Question, ...]) -> Callable:
     """The questions' checks as one function, each question a block of code, as if this loop
     were unrolled (the names are `validate`'s):
@@ -294,7 +299,7 @@ def _generate(questions: tuple[_Question, ...]) -> Callable:
             "    value = _normalise(value)",
         ]
         holds = []
-        for number, condition, final in q.conditions:
+        for number, condition, final in dict.fromkeys(q.conditions):  # a section's and its question's
             env[f"cond{number}"] = condition
             judged = f"_holds(cond{number}, applicable)"
             holds.append(f"(s{number} if s{number} is not None else (s{number} := {judged}))"
@@ -323,9 +328,13 @@ def _generate(questions: tuple[_Question, ...]) -> Callable:
             body += ["else:", f"    clean, error = check{i}(value, today)", "    if error:",
                      f"        errors[name{i}] = error", "    else:", f"        answers[name{i}] = clean"]
         block += ["    " + line for line in body]
-        code += [f"    # {q.name!r}"] + ["    " + line for line in block]
+        code += [f"    # question {i}"] + ["    " + line for line in block]
     code.append("    return None")
-    exec(compile("\n".join(code), "<fieldapp.forms.validate: generated>", "exec"), env)
+    # Kept where tracebacks and debuggers look for a file's lines, under a name of its own
+    source = "\n".join(code) + "\n"
+    filename = f"<fieldapp.forms.validate: generated {next(_generated)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), env)
     return env["run"]
 
 

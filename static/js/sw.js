@@ -15,6 +15,8 @@ var UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 var KEPT = new RegExp("^/(" + LANGS.join("|") + ")/(|intake/new|outbox|offline|sessions/" + UUID +
                       "/checkin|courses/" + UUID + "/participants/new)$");
 var TODAY_ONLY = /\/(checkin|participants\/new)$/;
+var warmed = 0;  // when the working pages were last refreshed (warm)
+var missing = [];  // the working pages that refresh could not fetch
 
 // Fetched without the login cookie: the kept offline page names no one.
 function offlinePages() {
@@ -22,6 +24,7 @@ function offlinePages() {
 }
 
 function dropPages() {  // every release's: a waiting new worker may have kept some too
+  missing = [];  // nor fetched again for whoever logs in next
   return caches.keys().then(function (names) {
     return Promise.all(names.filter(function (name) { return name.indexOf("fieldapp-pages-") === 0; })
       .map(function (name) { return caches.delete(name); }));
@@ -32,30 +35,40 @@ function dropPages() {  // every release's: a waiting new worker may have kept s
 
 // Fetch and keep the pages this user works with (web/api.py `shell`); drop the rosters of
 // sessions that are no longer today's. Anonymous: nothing to keep but the offline pages.
-// A refresh that could not fetch everything is tried again at the next page load, not in five
-// minutes: a page missed now would be missing offline.
-var warmed = 0;
+// A page a refresh could not fetch (the server busy, or gone for a moment) would be missing
+// offline: it alone is tried again at the next page load, not five minutes later.
+function keep(cache, url) {
+  return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (page) {
+    if (!page.ok || page.redirected) { throw new Error("not kept"); }
+    return cache.put(url, page);
+  }).catch(function () { missing.push(url); });
+}
+
+function retryMissing() {
+  if (!missing.length) { return Promise.resolve(); }
+  var urls = missing;
+  missing = [];
+  return caches.open(PAGES).then(function (cache) {
+    return Promise.all(urls.map(function (url) { return keep(cache, url); }));
+  });
+}
 
 function warm(force) {
-  if (!force && Date.now() - warmed < 5 * 60 * 1000) { return Promise.resolve(); }
+  if (!force && Date.now() - warmed < 5 * 60 * 1000) { return retryMissing(); }
   warmed = Date.now();
-  function missed() { warmed = 0; }
+  missing = [];
+  function again() { warmed = 0; }  // the list of pages itself: all of it at the next page load
   return fetch("/" + LANGS[0] + "/api/shell", {
     credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store",
   }).then(function (response) {
     if (response.status === 401) { return dropPages().then(function () { return null; }); }  // logged out
-    if (!response.ok) { missed(); return null; }
+    if (!response.ok) { again(); return null; }
     return response.json();
   }).then(function (shell) {
     if (!shell) { return; }
     return caches.open(PAGES).then(function (cache) {
       var wanted = shell.pages;
-      var fetched = wanted.map(function (url) {
-        return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (page) {
-          if (page.ok && !page.redirected) { return cache.put(url, page); }
-          missed();
-        }).catch(missed);
-      });
+      var fetched = wanted.map(function (url) { return keep(cache, url); });
       var pruned = cache.keys().then(function (requests) {
         return Promise.all(requests.map(function (request) {
           var url = new URL(request.url);
@@ -65,7 +78,7 @@ function warm(force) {
       });
       return Promise.all(fetched.concat([pruned]));
     });
-  }).catch(missed);  // unreachable: keep what is kept, and try again at the next page load
+  }).catch(again);  // unreachable: keep what is kept
 }
 
 self.addEventListener("install", function (event) {
