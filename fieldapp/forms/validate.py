@@ -386,8 +386,9 @@ def validate(definition: FormDefinition, raw: dict, today: date) -> Result:
     """
     answers: dict = {}
     errors: dict[str, Error | None] = {}
-    # The normalised answers to the questions that apply, in form order (an irrelevant answer
-    # counts as empty for the questions after it); absent keys are questions that do not apply.
+    # The normalised answers to the questions that apply and that some condition reads, in form
+    # order (an irrelevant answer counts as empty for the questions after it); absent keys are
+    # questions that do not apply, or that no condition reads.
     applicable: dict = {}
     # Empty answers required only if a condition holds: judged once every answer is known.
     required_if: list[_Question] = []
